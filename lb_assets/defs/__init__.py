@@ -1,0 +1,1 @@
+"""lb_assets.defs."""
