@@ -1,1 +1,2 @@
-"""lb_assets.labelbox."""
+"""Labelbox SDK access: clients and error mapping (``client``), exports (``export``), ontologies
+(``ontology``), workflow overviews (``overview``) and media upload / project setup (``upload``)."""

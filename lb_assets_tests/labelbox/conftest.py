@@ -1,0 +1,97 @@
+"""Fixtures for lb_assets.labelbox tests: small projects seeded in the real sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lb_assets.sandbox import LabelboxSandbox
+from lb_assets.sandbox.operations_common import OPERATIONS, Request, operation, page_bounds
+from lb_assets.sandbox.state import public_copy
+
+API_KEY = "sandbox-key"
+
+ONTOLOGY = {
+    "tools": [{"tool": "rectangle", "name": "car", "required": False, "color": "#ff0000", "classifications": [],
+               "schemaNodeId": "sn-car", "featureSchemaId": "fs-car"}],
+    "classifications": [{"type": "radio", "name": "weather", "instructions": "weather", "required": False,
+                         "scope": "global", "schemaNodeId": "sn-w", "featureSchemaId": "fs-w",
+                         "options": [{"label": "sunny", "value": "sunny", "schemaNodeId": "sn-s",
+                                      "featureSchemaId": "fs-s", "options": []}]}],
+}
+
+
+# The sandbox does not serve the name lookups create_annotation_project uses to reuse a dataset and a
+# project on re-runs; until it does, these test-only handlers answer them from the sandbox state.
+if "GetDatasetsPyApi" not in OPERATIONS:
+
+    @operation("GetDatasetsPyApi")
+    def _get_datasets(req: Request) -> dict[str, Any]:
+        skip, first = page_bounds(req.query)
+        name = req.variables.get("param_0")
+        found = [public_copy(d) for d in req.state.datasets.values() if d.get("name") == name]
+        for item in found:
+            item["rowCount"] = len(req.state.dataset_rows.get(item["id"], []))
+        return {"datasets": found[skip:skip + first]}
+
+
+if "GetProjectsPyApi" not in OPERATIONS:
+
+    @operation("GetProjectsPyApi")
+    def _get_projects(req: Request) -> dict[str, Any]:
+        from lb_assets.sandbox.operations import project_fields
+
+        skip, first = page_bounds(req.query)
+        name = req.variables.get("param_0")
+        found = [project_fields(p) for p in req.state.projects.values() if p.fields.get("name") == name]
+        return {"projects": found[skip:skip + first]}
+
+
+def video_row(index: int, pad: str = "") -> dict[str, Any]:
+    """An export-v2 video row (without ``projects``) for the sandbox."""
+    return {
+        "data_row": {"id": f"dr-{index:05d}", "global_key": f"gk-{index:05d}", "external_id": f"clip{index}.mp4",
+                     "row_data": f"https://example.com/clip{index}.mp4?sig=SECRET{index}",
+                     "details": {"dataset_name": "clips", "note": pad}},
+        "media_attributes": {"asset_type": "video", "mime_type": "video/mp4", "width": 64, "height": 48,
+                             "frame_rate": 10, "frame_count": 5},
+    }
+
+
+def video_label(label_id: str) -> dict[str, Any]:
+    """A one-box video label in export-v2 form."""
+    box = {"feature_id": f"f-{label_id}", "name": "car", "feature_schema_id": "fs-car",
+           "annotation_kind": "VideoBoundingBox", "bounding_box": {"top": 1, "left": 2, "height": 3, "width": 4},
+           "classifications": []}
+    return {"id": label_id, "label_kind": "Video", "label_details": {"created_by": "a@b.c"},
+            "annotations": {"frames": {"1": {"objects": {f"f-{label_id}": box}, "classifications": []}},
+                            "segments": {f"f-{label_id}": [[1, 1]]},
+                            "key_frame_feature_map": {f"f-{label_id}": [1]}, "classifications": []}}
+
+
+def seed_project(sb: LabelboxSandbox, n: int = 4, statuses: tuple[str, ...] = ("DONE", "TO_LABEL", "IN_REVIEW", "IN_REWORK"),
+                 pad: str = "") -> tuple[str, list[str]]:
+    """A video project with ``n`` rows cycling through ``statuses``; DONE rows carry one label."""
+    oid = sb.add_ontology(ONTOLOGY, name="cars")
+    pid = sb.add_project("cars", media_type="VIDEO", ontology_id=oid)
+    ids = []
+    for i in range(n):
+        status = statuses[i % len(statuses)]
+        labels = [video_label(f"lb-{i}")] if status == "DONE" else []
+        ids.append(sb.add_data_row(pid, video_row(i, pad), labels, workflow_status=status))
+    return pid, ids
+
+
+@pytest.fixture
+def sb(lb_sandbox: LabelboxSandbox) -> LabelboxSandbox:
+    """The empty sandbox (key ``sandbox-key``)."""
+    return lb_sandbox
+
+
+@pytest.fixture
+def client(sb: LabelboxSandbox) -> Any:
+    """A client built by ``make_client`` against the sandbox."""
+    from lb_assets.labelbox.client import make_client
+
+    return make_client(API_KEY, sb.endpoint)
