@@ -83,6 +83,15 @@ def project_fields(project: Project) -> dict[str, Any]:
     return fields
 
 
+@operation("GetProjectsPyApi")
+def get_projects(req: Request) -> dict[str, Any]:
+    """``client.get_projects(where=Project.name == ...)``: projects filtered by name, paginated."""
+    skip, first = page_bounds(req.query)
+    name = req.variables.get("param_0")
+    found = [project_fields(p) for p in req.state.projects.values() if name is None or p.fields.get("name") == name]
+    return {"projects": found[skip:skip + first]}
+
+
 @operation("CreateProjectPyApi")
 def create_project(req: Request) -> dict[str, Any]:
     """A new, empty project."""

@@ -12,7 +12,7 @@ import mimetypes
 from typing import Any
 from urllib.parse import urlsplit
 
-from lb_assets.sandbox.operations_common import GraphQLError, Request, not_found, operation
+from lb_assets.sandbox.operations_common import GraphQLError, Request, not_found, operation, page_bounds
 from lb_assets.sandbox.state import DataRowRecord, ProjectRow, SandboxState, public_copy
 
 
@@ -31,6 +31,17 @@ def _dataset(req: Request, dataset_id: Any) -> dict[str, Any]:
     if dataset is None:
         raise not_found("Dataset", dataset_id)
     return dataset
+
+
+@operation("GetDatasetsPyApi")
+def get_datasets(req: Request) -> dict[str, Any]:
+    """``client.get_datasets(where=Dataset.name == ...)``: datasets filtered by name, paginated."""
+    skip, first = page_bounds(req.query)
+    name = req.variables.get("param_0")
+    found = [public_copy(d) for d in req.state.datasets.values() if name is None or d.get("name") == name]
+    for item in found:
+        item["rowCount"] = len(req.state.dataset_rows.get(item["id"], []))
+    return {"datasets": found[skip:skip + first]}
 
 
 @operation("setSignerForDatasetPyApi")

@@ -7,8 +7,6 @@ from typing import Any
 import pytest
 
 from lb_assets.sandbox import LabelboxSandbox
-from lb_assets.sandbox.operations_common import OPERATIONS, Request, operation, page_bounds
-from lb_assets.sandbox.state import public_copy
 
 API_KEY = "sandbox-key"
 
@@ -20,32 +18,6 @@ ONTOLOGY = {
                          "options": [{"label": "sunny", "value": "sunny", "schemaNodeId": "sn-s",
                                       "featureSchemaId": "fs-s", "options": []}]}],
 }
-
-
-# The sandbox does not serve the name lookups create_annotation_project uses to reuse a dataset and a
-# project on re-runs; until it does, these test-only handlers answer them from the sandbox state.
-if "GetDatasetsPyApi" not in OPERATIONS:
-
-    @operation("GetDatasetsPyApi")
-    def _get_datasets(req: Request) -> dict[str, Any]:
-        skip, first = page_bounds(req.query)
-        name = req.variables.get("param_0")
-        found = [public_copy(d) for d in req.state.datasets.values() if d.get("name") == name]
-        for item in found:
-            item["rowCount"] = len(req.state.dataset_rows.get(item["id"], []))
-        return {"datasets": found[skip:skip + first]}
-
-
-if "GetProjectsPyApi" not in OPERATIONS:
-
-    @operation("GetProjectsPyApi")
-    def _get_projects(req: Request) -> dict[str, Any]:
-        from lb_assets.sandbox.operations import project_fields
-
-        skip, first = page_bounds(req.query)
-        name = req.variables.get("param_0")
-        found = [project_fields(p) for p in req.state.projects.values() if p.fields.get("name") == name]
-        return {"projects": found[skip:skip + first]}
 
 
 def video_row(index: int, pad: str = "") -> dict[str, Any]:
