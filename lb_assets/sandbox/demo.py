@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 DEMO_VIDEO_PROJECT_ID = "cldemovideoproject0000001"
 DEMO_IMAGE_PROJECT_ID = "cldemoimageproject0000001"
+# Served only with the bearer API key, like Labelbox-hosted media: exercises the default presigner.
+PRIVATE_FILES = frozenset({"orbit.mp4", "street.jpg"})
 
 RED, GREEN, BLUE, YELLOW, WHITE = (230, 40, 40), (40, 200, 60), (0, 0, 255), (250, 220, 30), (255, 255, 255)
 COLORS = {"box": RED, "outline": GREEN, "edge": WHITE, "lane": WHITE, "dot": YELLOW, "marker": YELLOW}
@@ -470,7 +472,8 @@ def install_demo(sandbox: Any, demo: Demo) -> dict[str, str]:
     Returns:
         ``{"video": project_id, "image": project_id}``.
     """
-    file_urls = {name: sandbox.add_file(name, f.data, f.content_type, private=False) for name, f in demo.files.items()}
+    file_urls = {name: sandbox.add_file(name, f.data, f.content_type, private=name in PRIVATE_FILES)
+                 for name, f in demo.files.items()}
     mask_urls = {name: sandbox.add_mask(name, png) for name, png in demo.masks.items()}
     out: dict[str, str] = {}
     for key, project in demo.projects.items():

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps
 
 from lb_assets.sandbox import LabelboxSandbox
 from lb_assets.sandbox.demo import (
-    DEMO_IMAGE_PROJECT_ID, DEMO_VIDEO_PROJECT_ID, Demo, advance_labeling, build_demo, install_demo, truth_after,
+    DEMO_IMAGE_PROJECT_ID, DEMO_VIDEO_PROJECT_ID, PRIVATE_FILES, Demo, advance_labeling, build_demo, install_demo, truth_after,
 )
 from lb_assets.sandbox.demo_labels import MASK_SCHEME
 
@@ -284,8 +284,11 @@ def test_install_export_and_advance(demo: Demo, monkeypatch: pytest.MonkeyPatch)
                 assert got["media_attributes"] == row["media_attributes"]
                 assert json.dumps([lab["annotations"] for lab in project["labels"]]).count(sb.base_url) == \
                     json.dumps([lab["annotations"] for lab in labels]).count(MASK_SCHEME)
-                served = requests.get(got["data_row"]["row_data"], timeout=10)
                 name = row["data_row"]["row_data"].removeprefix("demo-file://")
+                if name in PRIVATE_FILES:  # Labelbox-hosted: refused without the key
+                    assert requests.get(got["data_row"]["row_data"], timeout=10).status_code == 401
+                served = requests.get(got["data_row"]["row_data"], timeout=10,
+                                      headers={"Authorization": f"Bearer {API_KEY}"})
                 assert served.status_code == 200 and served.content == demo.files[name].data
         mask_url = next(o["mask"]["url"] for r in _export(sb, DEMO_IMAGE_PROJECT_ID)
                         for lab in r["projects"][DEMO_IMAGE_PROJECT_ID]["labels"]
