@@ -1,0 +1,485 @@
+"""The seed-compatible API: Deep Lake's ``deeplake.integrations`` Labelbox functions, working for real.
+
+Same names, parameters and defaults as deeplake 4.7.4's ``deeplake/integrations/labelbox/labelbox_.py``, so the
+documented flow runs with only the import changed::
+
+    from lb_assets.integrations import (create_dataset_from_video_annotation_project,
+                                        converter_for_video_project_with_id)
+    ds, project_json = create_dataset_from_video_annotation_project(ds_path, project_id, api_key)
+    ds.commit("create dataset")
+    converter = converter_for_video_project_with_id(project_id, ds_provider, api_key, project_json=project_json)
+    ds = converter.dataset_with_applied_annotations()
+    ds.commit("add labelbox annotations")
+
+Underneath are ``lb_assets.labelbox`` (clients honour ``LABELBOX_ENDPOINT``; streamed export),
+``lb_assets.media`` (presigners normalised, PyAV batches, frame counts checked), ``lb_assets.convert`` and
+``lb_assets.store``. Extra keyword-only arguments (ours): ``label_policy`` ("latest"|"first"|"merge"),
+``strict``, ``frame_storage`` ("jpeg"|"png"), ``allowed_roots`` (directories local media may be read from),
+``frame_count_policy`` ("fail"|"pad"|"truncate"). docs/deeplake-differences.md lists every difference.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from lb_assets.convert.convert import ConvertedRow, convert_data_row
+from lb_assets.convert.ontology import OntologyPlan, build_plan
+from lb_assets.convert.rows import DataRowInfo, parse_row, row_key
+from lb_assets.errors import ConfigError, IncompatibleDatasetsError
+from lb_assets.labelbox.client import make_client
+from lb_assets.labelbox.export import export_project, iter_export_rows
+from lb_assets.labelbox.ontology import fetch_ontology
+from lb_assets.labelbox.upload import UploadResult, create_annotation_project, default_global_key
+from lb_assets.media.fetch import MediaFetcher
+from lb_assets.media.presign import LabelboxBearerPresigner, normalize_presign_result
+from lb_assets.media.video import iter_video_frames
+from lb_assets.media.image import load_image
+from lb_assets.store import schema
+from lb_assets.store.annotations import ApplyResult, apply_annotations
+from lb_assets.store.atomic import META_KEY, atomic, commit, read_meta
+from lb_assets.store.branches import branch_names, current_branch, sync_branch
+from lb_assets.store.datasets import open_or_create
+from lb_assets.store.frames import build_frame_dataset, source_of
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "LabelboxConverter",
+    "converter_for_image_project_with_id",
+    "converter_for_video_project_with_id",
+    "create_dataset_from_image_annotation_project",
+    "create_dataset_from_image_annotation_project_with_custom_data_filler",
+    "create_dataset_from_video_annotation_project",
+    "create_dataset_from_video_annotation_project_with_custom_data_filler",
+    "create_labelbox_annotation_project",
+]
+
+
+# ------------------------------------------------------------------------------------------------- upload
+def create_labelbox_annotation_project(
+    video_paths: Sequence[str],
+    lb_dataset_name: str,
+    lb_project_name: str,
+    lb_api_key: str,
+    lb_ontology: Any = None,
+    lb_batch_priority: int = 5,
+    data_upload_strategy: str = "fail",
+    lb_batches_name: str | None = None,
+    lb_iam_integration_id: str | None = "DEFAULT",
+    lb_global_key_generator: Callable[[str], str] = default_global_key,
+    media_type: str = "VIDEO",
+) -> UploadResult:
+    """Upload media to a Labelbox dataset and queue it in a new (or reused) project.
+
+    The seed returns None; this returns `UploadResult(project_id, dataset_id, data_row_ids, global_keys)`
+    and is idempotent (stable global keys; D17). See `lb_assets.labelbox.upload.create_annotation_project`.
+    """
+    client = make_client(lb_api_key)
+    return create_annotation_project(
+        client, list(video_paths), lb_dataset_name, lb_project_name, lb_ontology=lb_ontology,
+        lb_batch_priority=lb_batch_priority, data_upload_strategy=data_upload_strategy,
+        lb_batches_name=lb_batches_name, lb_iam_integration_id=lb_iam_integration_id,
+        lb_global_key_generator=lb_global_key_generator, media_type=media_type,
+    )
+
+
+# ------------------------------------------------------------------------------------------- shared helpers
+def _project_json(client: Any, project_id: str, project_json: Any, fail_on_export_error: bool) -> list[dict]:
+    """The export rows: ``project_json`` when given (reused, D3), else a fresh streamed export.
+
+    Export errors always raise (`LabelboxOperationError`): an export with errors is never half-used.
+    ``fail_on_export_error`` is accepted for compatibility and only logged.
+    """
+    if project_json is not None:
+        if not isinstance(project_json, list):
+            raise ConfigError(f"project {project_id}: project_json must be the list returned by create_dataset_*")
+        logger.info("project %s: reusing the given project_json (%d rows); no export", project_id, len(project_json))
+        return project_json
+    with tempfile.TemporaryDirectory(prefix="lb_assets_export_") as tmp:
+        dest = Path(tmp) / f"{project_id}.ndjson"
+        if not fail_on_export_error:
+            logger.debug("project %s: export errors fail the export whatever fail_on_labelbox_project_export_error",
+                         project_id)
+        export_project(client, project_id, dest)
+        return list(iter_export_rows(dest))
+
+
+def _infos(project_json: list[dict], project_id: str, media_type: str, fail_on_error: bool) -> list[DataRowInfo]:
+    """Parse and validate every row BEFORE any dataset is touched (D17)."""
+    infos = [parse_row(row, project_id, i, default_media_type=media_type) for i, row in enumerate(project_json)]
+    wrong = [i for i in infos if i.media_type != media_type]
+    if wrong:
+        message = (f"project {project_id}: {len(wrong)} data row(s) are not {media_type} "
+                   f"(e.g. {wrong[0].data_row_id}, {wrong[0].media_type})")
+        if fail_on_error:
+            raise ConfigError(message)
+        logger.warning("%s; they are skipped", message)
+        infos = [i for i in infos if i.media_type == media_type]
+    return infos
+
+
+class _SeedPresigner:
+    """A seed-style ``url_presigner`` (any documented return shape) as an lb_assets presigner."""
+
+    def __init__(self, presigner: Callable[[str], Any]) -> None:
+        self._presigner = presigner
+
+    def __call__(self, url: str) -> tuple[str, dict[str, str]]:
+        return normalize_presign_result(self._presigner(url))
+
+    def __repr__(self) -> str:
+        return f"_SeedPresigner({getattr(self._presigner, '__name__', type(self._presigner).__name__)})"
+
+
+def _fetcher(url_presigner: Callable[[str], Any] | None, lb_api_key: str | None,
+             allowed_roots: Iterable[str] | None) -> MediaFetcher:
+    if url_presigner is not None:
+        presigner: Any = _SeedPresigner(url_presigner)
+    elif lb_api_key:
+        presigner = LabelboxBearerPresigner(lb_api_key)  # the seed's default, with headers that work (D2)
+    else:
+        presigner = None
+    return MediaFetcher(presigner=presigner, allowed_roots=tuple(allowed_roots or ()))
+
+
+class _MaskFetcher:
+    """``MaskSource`` over a fetcher (masks need the Labelbox bearer key)."""
+
+    def __init__(self, fetcher: MediaFetcher) -> None:
+        self._fetcher = fetcher
+
+    def fetch(self, url: str) -> bytes:
+        return self._fetcher.fetch_bytes(url)
+
+
+# ------------------------------------------------------------------------------------------ frame datasets
+def _create_dataset(
+    media_type: str,
+    deeplake_ds_path: str,
+    project_id: str,
+    lb_api_key: str,
+    data_filler: dict[str, Callable[..., Any]] | None,
+    deeplake_creds: dict | None,
+    deeplake_org_id: str | None,
+    deeplake_token: str | None,
+    overwrite: bool,
+    fail_on_error: bool,
+    url_presigner: Callable[[str], Any] | None,
+    video_generator_batch_size: int,
+    fail_on_labelbox_project_export_error: bool,
+    project_json: Any,
+    frame_storage: str,
+    allowed_roots: Iterable[str] | None,
+    frame_count_policy: str,
+) -> tuple[Any, list[dict]]:
+    schema.compression_of(frame_storage)  # validate settings before any work
+    client = make_client(lb_api_key)
+    rows = _project_json(client, project_id, project_json, fail_on_labelbox_project_export_error)
+    infos = _infos(rows, project_id, media_type, fail_on_error)
+    fetcher = _fetcher(url_presigner, lb_api_key, allowed_roots)
+    ds = open_or_create(deeplake_ds_path, creds=deeplake_creds, token=deeplake_token, org_id=deeplake_org_id,
+                        overwrite=overwrite)
+    if not infos:
+        logger.info("project %s: no data rows", project_id)
+    if data_filler is None:
+        build_frame_dataset(ds, infos, fetcher, storage=frame_storage, batch_size=video_generator_batch_size,
+                            frame_count_policy=frame_count_policy)
+    else:
+        _fill_custom(ds, infos, fetcher, data_filler, media_type, video_generator_batch_size, frame_count_policy,
+                     project_id)
+    return ds, rows
+
+
+def _fill_custom(ds: Any, infos: list[DataRowInfo], fetcher: MediaFetcher, data_filler: dict[str, Callable[..., Any]],
+                 media_type: str, batch_size: int, frame_count_policy: str, project_id: str) -> None:
+    """The seed's custom data filler protocol, on decoded batches whose frame counts are checked.
+
+    ``create_tensors(ds)`` and ``fill_data(ds, group_ids, frame_indexes, frames)`` (video) or
+    ``fill_data(ds, images, indexes)`` (image) receive deeplake's own ``dataset_wrapper`` as the seed does.
+    When the filler wrote one row per frame/image, lb_assets adds ``row_key`` (one bulk write).
+    """
+    from deeplake.integrations.labelbox.deeplake_utils import dataset_wrapper
+
+    if not callable(data_filler.get("create_tensors")) or not callable(data_filler.get("fill_data")):
+        raise ConfigError("data_filler must have callable 'create_tensors' and 'fill_data' entries")
+    wrapped = dataset_wrapper(ds)
+    with atomic(ds, f"filling the dataset of project {project_id} with a custom data filler"):
+        start = len(ds)
+        data_filler["create_tensors"](wrapped)
+        keys: list[str] = []
+        if media_type == "video":
+            for idx, info in enumerate(infos):
+                url, headers = fetcher.open_url(info.row_data)
+                done = 0
+                for batch in iter_video_frames(url, headers=headers, batch_size=batch_size,
+                                               expected_frames=info.frame_count, frame_count_policy=frame_count_policy):
+                    n = len(batch)
+                    data_filler["fill_data"](wrapped, [idx] * n, list(range(done, done + n)), list(batch))
+                    done += n
+                keys += [row_key(info.data_row_id, f) for f in range(1, done + 1)]
+        else:
+            for start_idx in range(0, len(infos), 32):
+                chunk = infos[start_idx:start_idx + 32]
+                images = [load_image(fetcher.fetch_bytes(i.row_data)) for i in chunk]
+                data_filler["fill_data"](wrapped, images, list(range(start_idx, start_idx + len(chunk))))
+                keys += [row_key(i.data_row_id, 0) for i in chunk]
+        written = len(ds) - start
+        if written == len(keys) and keys:
+            created = schema.ensure_column(ds, schema.ROW_KEY, schema.frame_columns(media_type)[schema.ROW_KEY], "row key")
+            if created or start == 0:
+                ds[schema.ROW_KEY][start:start + len(keys)] = keys
+        elif keys:
+            logger.warning("project %s: the custom data filler wrote %d rows for %d frames/images; no row_key "
+                           "written, so annotations cannot be matched by key", project_id, written, len(keys))
+        ds.metadata[META_KEY] = {"project_id": project_id, "type": media_type,
+                                 "sources": [source_of(i) for i in infos],
+                                 "project_name": next((i.project_name for i in infos if i.project_name), None)}
+        commit(ds, f"lb_assets: {written} rows of {len(infos)} {media_type}(s) from Labelbox project {project_id} "
+                   "(custom data filler)")
+
+
+def create_dataset_from_video_annotation_project(
+    deeplake_ds_path: str,
+    project_id: str,
+    lb_api_key: str,
+    deeplake_creds: dict | None = None,
+    deeplake_org_id: str | None = None,
+    deeplake_token: str | None = None,
+    overwrite: bool = False,
+    fail_on_error: bool = False,
+    url_presigner: Callable[[str], Any] | None = None,
+    video_generator_batch_size: int = 100,
+    fail_on_labelbox_project_export_error: bool = False,
+    project_json: Any = None,
+    *,
+    frame_storage: str = "jpeg",
+    allowed_roots: Iterable[str] | None = None,
+    frame_count_policy: str = "fail",
+) -> tuple[Any, list[dict]]:
+    """Create a frame dataset from a Labelbox video project (frames, frame_idx, video_idx, row_key).
+
+    The export is validated before the dataset is created or overwritten (D17); frames are committed once
+    (the seed leaves them uncommitted; the documented ``ds.commit("create dataset")`` is then a no-op).
+
+    Returns:
+        ``(dataset, project_json)``; pass ``project_json`` to the converter to skip a second export.
+    """
+    return _create_dataset("video", deeplake_ds_path, project_id, lb_api_key, None, deeplake_creds, deeplake_org_id,
+                           deeplake_token, overwrite, fail_on_error, url_presigner, video_generator_batch_size,
+                           fail_on_labelbox_project_export_error, project_json, frame_storage, allowed_roots,
+                           frame_count_policy)
+
+
+def create_dataset_from_video_annotation_project_with_custom_data_filler(
+    deeplake_ds_path: str,
+    project_id: str,
+    lb_api_key: str,
+    data_filler: dict[str, Callable[..., Any]],
+    deeplake_creds: dict | None = None,
+    deeplake_org_id: str | None = None,
+    deeplake_token: str | None = None,
+    overwrite: bool = False,
+    fail_on_error: bool = False,
+    url_presigner: Callable[[str], Any] | None = None,
+    video_generator_batch_size: int = 100,
+    fail_on_labelbox_project_export_error: bool = False,
+    project_json: Any = None,
+    *,
+    allowed_roots: Iterable[str] | None = None,
+    frame_count_policy: str = "fail",
+) -> tuple[Any, list[dict]]:
+    """Like `create_dataset_from_video_annotation_project` with the seed's ``data_filler`` protocol:
+    ``{"create_tensors": f(ds), "fill_data": f(ds, group_ids, frame_indexes, frames)}``."""
+    return _create_dataset("video", deeplake_ds_path, project_id, lb_api_key, data_filler, deeplake_creds,
+                           deeplake_org_id, deeplake_token, overwrite, fail_on_error, url_presigner,
+                           video_generator_batch_size, fail_on_labelbox_project_export_error, project_json, "jpeg",
+                           allowed_roots, frame_count_policy)
+
+
+def create_dataset_from_image_annotation_project(
+    deeplake_ds_path: str,
+    project_id: str,
+    lb_api_key: str,
+    deeplake_creds: dict | None = None,
+    deeplake_org_id: str | None = None,
+    deeplake_token: str | None = None,
+    overwrite: bool = False,
+    fail_on_error: bool = False,
+    url_presigner: Callable[[str], Any] | None = None,
+    fail_on_labelbox_project_export_error: bool = False,
+    project_json: Any = None,
+    *,
+    frame_storage: str = "jpeg",
+    allowed_roots: Iterable[str] | None = None,
+) -> tuple[Any, list[dict]]:
+    """Create an image dataset (image, image_idx, row_key) from a Labelbox image project (streamed, D14)."""
+    return _create_dataset("image", deeplake_ds_path, project_id, lb_api_key, None, deeplake_creds, deeplake_org_id,
+                           deeplake_token, overwrite, fail_on_error, url_presigner, 32,
+                           fail_on_labelbox_project_export_error, project_json, frame_storage, allowed_roots, "fail")
+
+
+def create_dataset_from_image_annotation_project_with_custom_data_filler(
+    deeplake_ds_path: str,
+    project_id: str,
+    lb_api_key: str,
+    data_filler: dict[str, Callable[..., Any]],
+    deeplake_creds: dict | None = None,
+    deeplake_org_id: str | None = None,
+    deeplake_token: str | None = None,
+    overwrite: bool = False,
+    fail_on_error: bool = False,
+    url_presigner: Callable[[str], Any] | None = None,
+    fail_on_labelbox_project_export_error: bool = False,
+    project_json: Any = None,
+    *,
+    allowed_roots: Iterable[str] | None = None,
+) -> tuple[Any, list[dict]]:
+    """Like `create_dataset_from_image_annotation_project` with the seed's ``data_filler`` protocol:
+    ``{"create_tensors": f(ds), "fill_data": f(ds, images, indexes)}`` (called in batches of 32 images)."""
+    return _create_dataset("image", deeplake_ds_path, project_id, lb_api_key, data_filler, deeplake_creds,
+                           deeplake_org_id, deeplake_token, overwrite, fail_on_error, url_presigner, 32,
+                           fail_on_labelbox_project_export_error, project_json, "jpeg", allowed_roots, "fail")
+
+
+# ---------------------------------------------------------------------------------------------- converters
+class LabelboxConverter:
+    """Applies a project's current labels to the dataset given by ``deeplake_ds_loader`` (the seed's converter).
+
+    Attributes:
+        dataset: The dataset the loader returned.
+        plan: The ontology column plan.
+        project_id: The Labelbox project.
+        last_result: The `ApplyResult` of the last `dataset_with_applied_annotations` call.
+    """
+
+    def __init__(self, dataset: Any, rows: list[dict], plan: OntologyPlan, project_id: str, media_type: str,
+                 masks: _MaskFetcher, label_policy: str, strict: bool, generate_metadata: bool,
+                 metadata_prefix: str) -> None:
+        self.dataset = dataset
+        self.plan = plan
+        self.project_id = project_id
+        self.media_type = media_type
+        self._rows = rows
+        self._masks = masks
+        self._policy = label_policy
+        self._strict = strict
+        self._generate_metadata = generate_metadata
+        self._prefix = metadata_prefix
+        self.last_result: ApplyResult | None = None
+
+    def converted_rows(self) -> Iterator[ConvertedRow]:
+        """Each export row converted (one at a time)."""
+        for i, row in enumerate(self._rows):
+            info = parse_row(row, self.project_id, i, default_media_type=self.media_type)
+            if info.media_type != self.media_type:
+                continue
+            yield convert_data_row(info, self.plan, policy=self._policy, masks=self._masks, strict=self._strict)
+
+    def dataset_with_applied_annotations(self, commit_message: str | None = None) -> Any:
+        """Rewrite every annotation column from the current labels and return the dataset.
+
+        Changes are left uncommitted (the documented flow commits) unless ``commit_message`` is given.
+        Deleted labels disappear (full rewrite, D21); rows are matched by ``row_key`` (D18).
+        """
+        ds = self.dataset
+        if current_branch(ds) != "main" and "main" in branch_names(ds):
+            sync_branch(ds, "main")  # the branch holds every frame of main before labels are written
+        self.last_result = apply_annotations(ds, self.converted_rows(), self.plan, self._prefix,
+                                             self._generate_metadata, commit_message)
+        return ds
+
+
+def _check_dataset(ds: Any, project_id: str, media_type: str, fail_on_error: bool) -> None:
+    meta = read_meta(ds) or {}
+    problems = []
+    if meta.get("project_id") != project_id:
+        problems.append(f"labelbox_meta.project_id is {meta.get('project_id')!r}")
+    if meta.get("type") != media_type:
+        problems.append(f"labelbox_meta.type is {meta.get('type')!r}, not {media_type!r}")
+    if schema.column_type(ds, schema.ROW_KEY) is None:
+        problems.append("it has no row_key column")
+    if problems:
+        message = f"project {project_id}: the dataset does not match the project: " + "; ".join(problems)
+        if fail_on_error or schema.column_type(ds, schema.ROW_KEY) is None:
+            raise IncompatibleDatasetsError(message)
+        logger.warning(message)
+
+
+def _converter(
+    media_type: str,
+    project_id: str,
+    deeplake_ds_loader: Callable[[str], Any],
+    lb_api_key: str,
+    group_mapping: dict[str, str] | None,
+    fail_on_error: bool,
+    fail_on_labelbox_project_export_error: bool,
+    generate_metadata: bool,
+    metadata_prefix: str,
+    project_json: Any,
+    label_policy: str,
+    strict: bool,
+    allowed_roots: Iterable[str] | None,
+) -> LabelboxConverter | None:
+    client = make_client(lb_api_key)
+    rows = _project_json(client, project_id, project_json, fail_on_labelbox_project_export_error)
+    if not rows:
+        logger.info("project %s: no data rows; no converter", project_id)
+        return None
+    infos = _infos(rows, project_id, media_type, fail_on_error)
+    ontology_id = next((i.ontology_id for i in infos if i.ontology_id), None)
+    if not ontology_id:
+        raise ConfigError(f"project {project_id}: the export names no ontology (project_details.ontology_id)")
+    plan = build_plan(fetch_ontology(client, ontology_id), media_type, group_mapping, meta_prefix=metadata_prefix)
+    project_name = next((i.project_name for i in infos if i.project_name), project_id)
+    ds = deeplake_ds_loader(project_name)
+    _check_dataset(ds, project_id, media_type, fail_on_error)
+    masks = _MaskFetcher(_fetcher(None, lb_api_key, allowed_roots))
+    return LabelboxConverter(ds, rows, plan, project_id, media_type, masks, label_policy, strict, generate_metadata,
+                             metadata_prefix)
+
+
+def converter_for_video_project_with_id(
+    project_id: str,
+    deeplake_ds_loader: Callable[[str], Any],
+    lb_api_key: str,
+    group_mapping: dict[str, str] | None = None,
+    fail_on_error: bool = False,
+    fail_on_labelbox_project_export_error: bool = False,
+    generate_metadata: bool = True,
+    metadata_prefix: str = "lb_meta",
+    project_json: Any = None,
+    *,
+    label_policy: str = "latest",
+    strict: bool = False,
+    allowed_roots: Iterable[str] | None = None,
+) -> LabelboxConverter | None:
+    """A converter applying a video project's labels to ``deeplake_ds_loader(project_name)``; None when the
+    project has no data rows (as the seed)."""
+    return _converter("video", project_id, deeplake_ds_loader, lb_api_key, group_mapping, fail_on_error,
+                      fail_on_labelbox_project_export_error, generate_metadata, metadata_prefix, project_json,
+                      label_policy, strict, allowed_roots)
+
+
+def converter_for_image_project_with_id(
+    project_id: str,
+    deeplake_ds_loader: Callable[[str], Any],
+    lb_api_key: str,
+    group_mapping: dict[str, str] | None = None,
+    fail_on_error: bool = False,
+    fail_on_labelbox_project_export_error: bool = False,
+    generate_metadata: bool = True,
+    metadata_prefix: str = "lb_meta",
+    project_json: Any = None,
+    *,
+    label_policy: str = "latest",
+    strict: bool = False,
+    allowed_roots: Iterable[str] | None = None,
+) -> LabelboxConverter | None:
+    """A converter applying an image project's labels (objects and global classifications, D10)."""
+    return _converter("image", project_id, deeplake_ds_loader, lb_api_key, group_mapping, fail_on_error,
+                      fail_on_labelbox_project_export_error, generate_metadata, metadata_prefix, project_json,
+                      label_policy, strict, allowed_roots)

@@ -1,0 +1,100 @@
+"""A separate annotation dataset, row for row with a frame dataset (the seed docs' "keep the annotations in a
+separate dataset": same length, same ``labelbox_meta``).
+
+It holds ``row_key`` + annotation + ``lb_meta`` columns only, in the frame dataset's row order, with the frame
+dataset's ``labelbox_meta``. Re-writing it after labels changed is a new commit (earlier commits stay readable
+through ``ds.history[version].open()``). When the frame dataset gained rows, they are appended (empty) before
+the rewrite; any other difference in row keys is an error unless ``overwrite=True``. Combine the two with
+`lb_assets.store.combine` (a TQL JOIN on ``row_key``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from lb_assets.convert.convert import ConvertedRow
+from lb_assets.convert.ontology import OntologyPlan
+from lb_assets.errors import IncompatibleDatasetsError
+from lb_assets.redact import redact_url
+from lb_assets.store import schema
+from lb_assets.store.annotations import ApplyResult, apply_annotations
+from lb_assets.store.atomic import META_KEY, atomic, read_meta
+from lb_assets.store.datasets import open_or_create
+from lb_assets.store.frames import read_row_keys
+
+logger = logging.getLogger(__name__)
+
+
+def _align_rows(ann: Any, frame_keys: list[str], path: str) -> int:
+    """Append the frame dataset's rows the annotation dataset lacks; return how many."""
+    schema.ensure_column(ann, schema.ROW_KEY, schema.frame_columns("image")[schema.ROW_KEY], "row key")
+    ann_keys = read_row_keys(ann)
+    if ann_keys != frame_keys[: len(ann_keys)]:
+        first = next((i for i, (a, f) in enumerate(zip(ann_keys, frame_keys)) if a != f), min(len(ann_keys), len(frame_keys)))
+        raise IncompatibleDatasetsError(
+            f"annotation dataset {redact_url(path)} rows differ from the frame dataset from row {first} "
+            f"({len(ann_keys)} vs {len(frame_keys)} rows); rewrite it with overwrite=True"
+        )
+    new = frame_keys[len(ann_keys):]
+    if new:
+        batch: dict[str, Any] = {schema.ROW_KEY: new}
+        for column in ann.schema.columns:
+            if column.name != schema.ROW_KEY:
+                batch[column.name] = [schema.empty_for_type(column.dtype, column.name)] * len(new)
+        ann.append(batch)
+    return len(new)
+
+
+def write_annotation_dataset(
+    path: str,
+    frames_ds: Any,
+    converted_rows: Iterable[ConvertedRow],
+    plan: OntologyPlan,
+    meta_prefix: str = "lb_meta",
+    generate_metadata: bool = True,
+    commit_message: str | None = None,
+    creds: dict[str, str] | None = None,
+    token: str | None = None,
+    org_id: str | None = None,
+    overwrite: bool = False,
+) -> ApplyResult:
+    """Write (or rewrite) the annotation dataset of ``frames_ds`` at ``path`` and commit once.
+
+    Args:
+        path: Where the annotation dataset lives (created when missing).
+        frames_ds: The frame dataset (main) whose rows to mirror.
+        converted_rows: `ConvertedRow` values (consumed once).
+        plan: The ontology plan.
+        meta_prefix: Prefix of the metadata columns.
+        generate_metadata: Write ``lb_meta`` columns.
+        commit_message: Commit message (default names the project and the row count).
+        creds: Storage credentials (`lb_assets.store.datasets.open_or_create`).
+        token: Activeloop token.
+        org_id: Activeloop organisation id.
+        overwrite: Start from an empty dataset (history is lost).
+
+    Returns:
+        The `ApplyResult` (``commit_id`` is the new version).
+
+    Raises:
+        IncompatibleDatasetsError: The existing dataset's rows are not a prefix of the frame dataset's.
+        SchemaClashError: An existing column has another type.
+    """
+    frame_keys = read_row_keys(frames_ds)
+    meta = read_meta(frames_ds)
+    ann = open_or_create(path, creds=creds, token=token, org_id=org_id, overwrite=overwrite)
+    project = (meta or {}).get("project_id", "?")
+    with atomic(ann, f"writing the annotation dataset {redact_url(path)}"):
+        added = _align_rows(ann, frame_keys, path)
+        if meta is not None:
+            ann.metadata[META_KEY] = meta
+        message = commit_message or (
+            f"lb_assets: annotations of Labelbox project {project} ({len(frame_keys)} rows, "
+            f"{len(plan.columns)} annotation columns)"
+        )
+        result = apply_annotations(ann, converted_rows, plan, meta_prefix, generate_metadata, message)
+    logger.info("annotation dataset %s: %d rows (%d new), commit %s", redact_url(path), len(frame_keys), added,
+                result.commit_id)
+    return result
