@@ -1,1 +1,7 @@
-"""lb_assets.defs."""
+"""Dagster definitions of lb_assets, thin over the core modules.
+
+Modules: ``projects`` (declared projects file), ``config`` (run config), ``resources`` (presigner, storage),
+``partitions``, ``exports`` (incremental export), ``pipeline`` (helpers the assets compose), ``assets``,
+``checks``, ``sensors``, ``preview`` (pictures and tables), ``failures`` (error mapping), ``demo_run``
+(``lb-assets demo`` / ``lb-assets dev``). The ``Definitions`` object is ``lb_assets.definitions.defs``.
+"""

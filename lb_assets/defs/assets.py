@@ -1,0 +1,371 @@
+"""The asset graph: Labelbox project export -> Deep Lake frames -> annotated branch, + annotation dataset.
+
+Every asset is partitioned by Labelbox project id (``labelbox_projects``) except
+``labelbox_annotation_project``, which creates a project from media files and adds its partition.
+The assets are thin: the work is done by ``lb_assets.labelbox``, ``lb_assets.media``, ``lb_assets.convert``
+and ``lb_assets.store`` (imported inside the functions so loading the definitions stays fast).
+"""
+
+# No `from __future__ import annotations` here: Dagster resolves Config and resource parameters from the
+# annotations at definition time.
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from lb_assets.defs import checks, pipeline
+from lb_assets.defs.config import AnnotationProjectConfig, AnnotationsConfig, ExportConfig, FramesConfig
+from lb_assets.defs.exports import export_path, refresh_export
+from lb_assets.defs.failures import step_errors
+from lb_assets.defs.labelbox_resource import LabelboxResource
+from lb_assets.defs.partitions import ensure_partitions, labelbox_projects
+from lb_assets.defs.preview import preview_markdown, render_preview, rows_table
+from lb_assets.defs.projects import settings_for
+from lb_assets.defs.resources import PresignerResource, StorageResource
+from lb_assets.errors import ConfigError
+from lb_assets.redact import redact_url
+
+OWNERS = ["team:ml-data"]
+LABELBOX_GROUP = "labelbox"
+DEEPLAKE_GROUP = "deeplake"
+BRANCH = "labelbox"
+TAGS = {"domain": "annotation"}
+
+LABELBOX_RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+MEDIA_RETRY = dg.RetryPolicy(max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+@dg.asset(
+    group_name=LABELBOX_GROUP,
+    kinds={"labelbox"},
+    owners=OWNERS,
+    tags=TAGS,
+    code_version="1",
+    pool="labelbox_api",
+    retry_policy=LABELBOX_RETRY,
+    description="Uploads media files to Labelbox and creates an annotation project (run config: files, names). "
+    "Adds the new project as a partition of the other assets.",
+)
+def labelbox_annotation_project(
+    context: dg.AssetExecutionContext, config: AnnotationProjectConfig, labelbox: LabelboxResource
+) -> dg.MaterializeResult:
+    """Create (or reuse) a Labelbox dataset + project holding the configured media."""
+    with step_errors("labelbox_annotation_project", None, (labelbox.api_key,)):
+        result = labelbox.upload_media(
+            files=config.files,
+            lb_dataset_name=config.lb_dataset_name,
+            lb_project_name=config.lb_project_name,
+            lb_ontology=config.lb_ontology_id,
+            lb_batch_priority=config.lb_batch_priority,
+            data_upload_strategy=config.data_upload_strategy,
+            lb_batches_name=config.lb_batches_name,
+            lb_iam_integration_id=config.lb_iam_integration_id,
+            media_type=config.media_type.upper(),
+        )
+    ensure_partitions(context.instance, [result.project_id])
+    context.log.info(f"Labelbox project {result.project_id} holds {len(result.data_row_ids)} data rows")
+    return dg.MaterializeResult(
+        metadata={
+            "labelbox/project_id": result.project_id,
+            "labelbox/dataset_id": result.dataset_id,
+            "data_rows": len(result.data_row_ids),
+            "files": len(config.files),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=labelbox_projects,
+    group_name=LABELBOX_GROUP,
+    kinds={"labelbox", "json"},
+    owners=OWNERS,
+    tags=TAGS,
+    code_version="1",
+    pool="labelbox_api",
+    retry_policy=LABELBOX_RETRY,
+    description="The project's Labelbox export v2 (NDJSON) on local storage; incremental after the first run.",
+)
+def labelbox_project_export(
+    context: dg.AssetExecutionContext, config: ExportConfig, labelbox: LabelboxResource, storage: StorageResource
+) -> dg.MaterializeResult:
+    """Export (or refresh) one project; the data version is the file's sha256."""
+    pid = context.partition_key
+    with step_errors("labelbox_project_export", pid, (labelbox.api_key,)):
+        outcome = refresh_export(
+            labelbox, pid, storage.export_dir(pid), config.full_refresh, config.interpolated_frames, context.log
+        )
+    s = outcome.summary
+    context.log.info(f"Project {pid}: {outcome.mode} export, {s.data_rows} data rows, {s.labels} labels")
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(s.sha256),
+        metadata={
+            "labelbox/project_id": pid,
+            "labelbox/export_mode": outcome.mode,
+            "labelbox/export_reason": outcome.reason,
+            "labelbox/delta_data_rows": outcome.delta_rows,
+            "labelbox/max_last_activity_at": outcome.max_last_activity_at or "",
+            "data_rows": s.data_rows,
+            "labeled_rows": s.labeled_rows,
+            "labels": s.labels,
+            "workflow_status_counts": dg.MetadataValue.json(dict(s.workflow_counts)),
+            "exported_at": s.exported_at,
+            "bytes": s.bytes,
+            "sha256": s.sha256,
+            "dagster/row_count": s.data_rows,
+            "dagster/uri": str(export_path(storage.export_dir(pid))),
+            "path": dg.MetadataValue.path(str(export_path(storage.export_dir(pid)))),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=labelbox_projects,
+    deps=[labelbox_project_export],
+    group_name=DEEPLAKE_GROUP,
+    kinds={"deeplake", "video", "image"},
+    owners=OWNERS,
+    tags=TAGS,
+    code_version="1",
+    retry_policy=MEDIA_RETRY,
+    check_specs=checks.frame_dataset_specs("frame_dataset"),
+    description="Deep Lake dataset of the project's frames (video) or images on main, with labelbox_meta. "
+    "A refresh appends only data rows not decoded yet.",
+)
+def frame_dataset(
+    context: dg.AssetExecutionContext, config: FramesConfig, storage: StorageResource, presigner: PresignerResource
+) -> dg.MaterializeResult:
+    """Decode new data rows into the frame dataset (one commit)."""
+    from lb_assets.store.datasets import open_or_create
+    from lb_assets.store.frames import build_frame_dataset
+
+    pid = context.partition_key
+    path = storage.frames_path(pid)
+    with step_errors("frame_dataset", pid, _secrets(presigner)):
+        export_file = _require_export(storage, pid)
+        infos = pipeline.read_infos(export_file, pid)
+        settings = config.apply(settings_for(pid))
+        ds = open_or_create(path, **storage.open_kwargs())
+        result = build_frame_dataset(
+            ds,
+            infos,
+            presigner.media_fetcher(settings.allowed_roots),
+            storage=settings.frame_storage,
+            batch_size=config.batch_size,
+            frame_count_policy=settings.frame_count_policy,
+            progress=pipeline.ProgressLogger(context.log, pid),
+        )
+        keys = pipeline.row_keys(ds)
+        check = checks.check_frame_counts(keys, infos)
+        commit = result.commit_id or ds.version
+    meta = dict(ds.metadata["labelbox_meta"]) if "labelbox_meta" in ds.metadata.keys() else {}
+    table = rows_table(
+        [
+            {
+                "data_row_id": i.data_row_id,
+                "global_key": i.global_key or "",
+                "media_type": str(i.media_type),
+                "rows": (i.frame_count or 0) if str(i.media_type).lower() == "video" else 1,
+                "size": f"{i.width}x{i.height}",
+                "workflow_status": i.workflow_status or "",
+            }
+            for i in infos[: pipeline.TABLE_ROWS]
+        ],
+        {"data_row_id": "string", "global_key": "string", "media_type": "string", "rows": "int", "size": "string",
+         "workflow_status": "string"},
+    )
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(commit),
+        check_results=[check],
+        metadata=_dataset_metadata(pid, path, ds, "main", commit)
+        | {
+            "rows_added": result.rows_added,
+            "data_rows_added": result.data_rows_added,
+            "data_rows_skipped": result.data_rows_skipped,
+            "sources": len(meta.get("sources", [])) if isinstance(meta, dict) else 0,
+            "frame_storage": settings.frame_storage,
+            "data_rows": table,
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=labelbox_projects,
+    deps=[frame_dataset],
+    group_name=DEEPLAKE_GROUP,
+    kinds={"deeplake", "labelbox"},
+    owners=OWNERS,
+    tags=TAGS,
+    code_version="1",
+    retry_policy=MEDIA_RETRY,
+    check_specs=checks.annotated_branch_specs("annotated_branch"),
+    description="The 'labelbox' branch of the frame dataset with the current annotations as a new commit "
+    "(main keeps no annotation column).",
+)
+def annotated_branch(
+    context: dg.AssetExecutionContext,
+    config: AnnotationsConfig,
+    labelbox: LabelboxResource,
+    storage: StorageResource,
+    presigner: PresignerResource,
+) -> dg.MaterializeResult:
+    """Apply the export's annotations to the ``labelbox`` branch (full rewrite, one commit)."""
+    from lb_assets.store.annotations import apply_annotations
+    from lb_assets.store.branches import ensure_branch
+
+    pid = context.partition_key
+    path = storage.frames_path(pid)
+    with step_errors("annotated_branch", pid, (labelbox.api_key, *_secrets(presigner))):
+        export_file = _require_export(storage, pid)
+        main = _open_existing(path, storage, pid)
+        settings, plan = _plan(labelbox, export_file, pid, config, main)
+        branch = ensure_branch(main, BRANCH)
+        tap = pipeline.ConversionTap(plan, context.log, pid)
+        masks = pipeline.FetcherMaskSource(presigner.mask_fetcher(labelbox.api_key))
+        rows = tap.wrap(pipeline.iter_converted(export_file, pid, plan, settings, masks))
+        result = apply_annotations(branch, rows, plan, commit_message=f"Labelbox annotations of project {pid}")
+        main_keys, branch_keys = pipeline.row_keys(main), pipeline.row_keys(branch)
+        commit = result.commit_id or branch.version
+    check_results = [
+        checks.check_branch_contains_main(main_keys, branch_keys),
+        checks.check_coverage(tap.labeled_frames, tap.frames, tap.labeled_data_rows, tap.data_rows),
+        checks.check_unknown_tools(tap.skipped),
+    ]
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(commit),
+        check_results=check_results,
+        metadata=_dataset_metadata(pid, path, branch, BRANCH, commit)
+        | _annotation_metadata(result, tap, plan)
+        | _preview(context, branch, branch_keys, tap, plan),
+    )
+
+
+@dg.asset(
+    partitions_def=labelbox_projects,
+    deps=[labelbox_project_export, frame_dataset],
+    group_name=DEEPLAKE_GROUP,
+    kinds={"deeplake", "labelbox"},
+    owners=OWNERS,
+    tags=TAGS,
+    code_version="1",
+    retry_policy=MEDIA_RETRY,
+    check_specs=checks.annotation_dataset_specs("annotation_dataset"),
+    description="A separate Deep Lake dataset of row_key + annotations + lb_meta, row for row with the frame "
+    "dataset (same length, labelbox_meta and row keys) so the two can be joined or combined.",
+)
+def annotation_dataset(
+    context: dg.AssetExecutionContext,
+    config: AnnotationsConfig,
+    labelbox: LabelboxResource,
+    storage: StorageResource,
+    presigner: PresignerResource,
+) -> dg.MaterializeResult:
+    """Write the annotation dataset aligned with the frame dataset's main (one commit)."""
+    from lb_assets.store.annotation_dataset import write_annotation_dataset
+    from lb_assets.store.datasets import open_or_create
+
+    pid = context.partition_key
+    path = storage.annotations_path(pid)
+    with step_errors("annotation_dataset", pid, (labelbox.api_key, *_secrets(presigner))):
+        export_file = _require_export(storage, pid)
+        frames = _open_existing(storage.frames_path(pid), storage, pid)
+        settings, plan = _plan(labelbox, export_file, pid, config, frames)
+        tap = pipeline.ConversionTap(plan, context.log, pid)
+        masks = pipeline.FetcherMaskSource(presigner.mask_fetcher(labelbox.api_key))
+        rows = tap.wrap(pipeline.iter_converted(export_file, pid, plan, settings, masks))
+        result = write_annotation_dataset(path, frames, rows, plan)
+        ann = open_or_create(path, **storage.open_kwargs())
+        check = checks.check_union_compatible(frames, ann)
+        commit = result.commit_id or ann.version
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(commit),
+        check_results=[check],
+        metadata=_dataset_metadata(pid, path, ann, "main", commit) | _annotation_metadata(result, tap, plan),
+    )
+
+
+ALL_ASSETS = [labelbox_annotation_project, labelbox_project_export, frame_dataset, annotated_branch, annotation_dataset]
+PROJECT_ASSETS = [labelbox_project_export, frame_dataset, annotated_branch, annotation_dataset]
+
+
+def _secrets(presigner: PresignerResource) -> tuple[str | None, ...]:
+    return (presigner.api_key, presigner.sas_token, presigner.header_value)
+
+
+def _require_export(storage: StorageResource, pid: str) -> Path:
+    path = export_path(storage.export_dir(pid))
+    if not path.exists():
+        raise ConfigError(f"Project {pid}: no export at {path}; materialize labelbox_project_export first")
+    return path
+
+
+def _open_existing(path: str, storage: StorageResource, pid: str) -> Any:
+    from lb_assets.store.datasets import open_or_create
+
+    ds = open_or_create(path, **storage.open_kwargs())
+    if len(ds) == 0:
+        raise ConfigError(f"Project {pid}: the frame dataset {redact_url(path)} is empty; materialize frame_dataset first")
+    return ds
+
+
+def _plan(labelbox: LabelboxResource, export_file: Path, pid: str, config: AnnotationsConfig, frames: Any) -> tuple[Any, Any]:
+    settings = config.apply(settings_for(pid))
+    media_type = settings.media_type or _media_type_from_meta(frames) or "video"
+    plan = pipeline.build_plan(labelbox, export_file, pid, media_type, settings.group_mapping)
+    return settings.with_overrides(media_type=media_type), plan
+
+
+def _media_type_from_meta(ds: Any) -> str | None:
+    if "labelbox_meta" not in ds.metadata.keys():
+        return None
+    value = dict(ds.metadata["labelbox_meta"]).get("type")
+    return str(value).lower() if value else None
+
+
+def _dataset_metadata(pid: str, path: str, ds: Any, branch: str, commit: str) -> dict[str, Any]:
+    size = pipeline.dataset_size(path)
+    meta: dict[str, Any] = {
+        "labelbox/project_id": pid,
+        "deeplake/path": redact_url(path),
+        "deeplake/branch": branch,
+        "deeplake/commit_id": commit,
+        "dagster/row_count": len(ds),
+        "dagster/uri": redact_url(path),
+        "columns": dg.MetadataValue.json(sorted(c.name for c in ds.schema.columns)),
+    }
+    if size is not None:
+        meta["deeplake/size_bytes"] = size
+    return meta
+
+
+def _annotation_metadata(result: Any, tap: pipeline.ConversionTap, plan: Any) -> dict[str, Any]:
+    return {
+        "annotation_columns": dg.MetadataValue.json(
+            {name: spec.kind for name, spec in plan.columns.items()}
+        ),
+        "rows_written": result.rows_written,
+        "labeled_rows": result.labeled_rows,
+        "labeled_data_rows": tap.labeled_data_rows,
+        "data_rows": tap.data_rows,
+        "skipped_unknown": dg.MetadataValue.json(dict(tap.skipped)),
+        "rows": rows_table(
+            tap.table,
+            {"row_key": "string", "global_key": "string", "workflow_status": "string", "annotations": "string"},
+        ),
+    }
+
+
+def _preview(
+    context: dg.AssetExecutionContext, ds: Any, keys: list[str], tap: pipeline.ConversionTap, plan: Any
+) -> dict[str, Any]:
+    best = tap.picker.best
+    if best.row_key is None or best.row_key not in keys:
+        return {}
+    column = "frames" if "frames" in {c.name for c in ds.schema.columns} else "image"
+    try:
+        image = ds[column][keys.index(best.row_key)]
+        png = render_preview(image, best.values, tap.kinds)
+    except (KeyError, ValueError, TypeError, OSError) as exc:
+        context.log.warning(f"No preview picture: {type(exc).__name__}: {exc}")
+        return {}
+    return {"preview": preview_markdown(png, f"row {best.row_key}")}

@@ -1,0 +1,75 @@
+"""Run configuration (Dagster ``Config`` classes) of the assets.
+
+Every field left at ``None`` keeps the project's setting from projects.yaml (see ``lb_assets.defs.projects``).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import dagster as dg
+from pydantic import Field
+
+from lb_assets.defs.projects import ProjectSettings
+
+
+class ExportConfig(dg.Config):
+    """Run config of ``labelbox_project_export``."""
+
+    full_refresh: bool = Field(
+        default=False, description="Export every data row instead of only those with new activity."
+    )
+    interpolated_frames: bool = Field(
+        default=False, description="Ask Labelbox for interpolated video frames (default: keyframes only)."
+    )
+
+
+class FramesConfig(dg.Config):
+    """Run config of ``frame_dataset``."""
+
+    media_type: Optional[str] = Field(default=None, description="video | image (default: projects.yaml or export)")
+    frame_storage: Optional[str] = Field(default=None, description="jpeg | png")
+    frame_count_policy: Optional[str] = Field(default=None, description="fail | pad | truncate")
+    allowed_roots: Optional[list[str]] = Field(default=None, description="Local directories media may come from.")
+    batch_size: int = Field(default=100, description="Frames (or images) per Deep Lake append.")
+
+    def apply(self, settings: ProjectSettings) -> ProjectSettings:
+        """The project's settings with this run's overrides."""
+        return settings.with_overrides(
+            media_type=self.media_type,
+            frame_storage=self.frame_storage,
+            frame_count_policy=self.frame_count_policy,
+            allowed_roots=self.allowed_roots,
+        )
+
+
+class AnnotationsConfig(dg.Config):
+    """Run config of ``annotated_branch`` and ``annotation_dataset``."""
+
+    media_type: Optional[str] = Field(default=None, description="video | image (default: projects.yaml or export)")
+    label_policy: Optional[str] = Field(default=None, description="latest | first | merge")
+    group_mapping: Optional[dict[str, str]] = Field(default=None, description="Tool kind -> grouped column name.")
+    strict: Optional[bool] = Field(default=None, description="Fail on annotations the ontology does not know.")
+
+    def apply(self, settings: ProjectSettings) -> ProjectSettings:
+        """The project's settings with this run's overrides."""
+        return settings.with_overrides(
+            media_type=self.media_type,
+            label_policy=self.label_policy,
+            group_mapping=self.group_mapping,
+            strict=self.strict,
+        )
+
+
+class AnnotationProjectConfig(dg.Config):
+    """Run config of ``labelbox_annotation_project``: which media to upload and how to name things."""
+
+    files: list[str] = Field(description="Local paths or URLs of the media (all local or all remote).")
+    lb_dataset_name: str = Field(description="Labelbox dataset to create (or reuse).")
+    lb_project_name: str = Field(description="Labelbox project to create (or reuse).")
+    media_type: str = Field(default="VIDEO", description="VIDEO | IMAGE")
+    lb_ontology_id: Optional[str] = Field(default=None, description="Ontology to connect to the project.")
+    lb_batch_priority: int = 5
+    data_upload_strategy: str = Field(default="fail", description="fail | skip | all")
+    lb_batches_name: Optional[str] = None
+    lb_iam_integration_id: Optional[str] = "DEFAULT"

@@ -1,0 +1,204 @@
+"""``lb-assets demo`` and ``lb-assets dev``: the bundled demo, for real, on this machine.
+
+``run_demo`` starts the Labelbox sandbox in-process with the demo projects, points the Labelbox clients at it,
+uses a persistent Dagster instance under ``demo_output/dagster_home``, adds both projects as partitions and
+materializes every project asset of both partitions headless, then prints where the datasets are.
+
+``run_dev`` starts the sandbox (labeling advancing every N seconds) and ``dagster dev -w workspace.yaml`` in a
+new session, so the UI shows the graph and the sensor triggers refreshes; Ctrl-C stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from lb_assets.defs.partitions import ensure_partitions
+
+logger = logging.getLogger(__name__)
+
+DEMO_API_KEY = "demo-sandbox-key"
+DEFAULT_OUTPUT = "demo_output"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _opt(ns: argparse.Namespace | None, name: str, default: Any) -> Any:
+    value = getattr(ns, name, None) if ns is not None else None
+    return default if value is None else value
+
+
+def prepare_home(output: Path) -> tuple[Path, Path]:
+    """Create ``output/dagster_home`` (telemetry off, Labelbox pool limit) and ``output/lb_assets_data``."""
+    home = output / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 2\n")
+    data = output / "lb_assets_data"
+    data.mkdir(parents=True, exist_ok=True)
+    return home.resolve(), data.resolve()
+
+
+@contextmanager
+def demo_environment(output: Path, port: int = 0, seed: int = 0) -> Iterator[tuple[Any, dict[str, str]]]:
+    """Run the sandbox with the demo loaded and the environment pointed at it; restores the environment after."""
+    from lb_assets.sandbox import LabelboxSandbox
+
+    home, data = prepare_home(output)
+    saved = {k: os.environ.get(k) for k in ("LABELBOX_ENDPOINT", "LABELBOX_API_KEY", "DAGSTER_HOME", "LB_ASSETS_HOME",
+                                             "NO_PROXY", "no_proxy")}
+    with LabelboxSandbox(api_key=DEMO_API_KEY, port=port) as sandbox:
+        projects = sandbox.load_demo(seed=seed)
+        no_proxy = ",".join(x for x in [os.environ.get("NO_PROXY", ""), "127.0.0.1,localhost"] if x)
+        os.environ.update(
+            LABELBOX_ENDPOINT=sandbox.endpoint,
+            LABELBOX_API_KEY=DEMO_API_KEY,
+            DAGSTER_HOME=str(home),
+            LB_ASSETS_HOME=str(data),
+            NO_PROXY=no_proxy,
+            no_proxy=no_proxy,
+        )
+        try:
+            yield sandbox, projects
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def materialize_project(instance: dg.DagsterInstance, project_id: str, run_config: Any = None) -> dg.ExecuteInProcessResult:
+    """Materialize the export and every downstream asset of one project partition, in-process."""
+    from lb_assets.definitions import build_resources
+    from lb_assets.defs.assets import PROJECT_ASSETS
+
+    ensure_partitions(instance, [project_id])
+    return dg.materialize(
+        PROJECT_ASSETS,
+        instance=instance,
+        partition_key=project_id,
+        resources=build_resources(),
+        run_config=run_config,
+        raise_on_error=False,
+        tags={"labelbox/project_id": project_id, "lb_assets/source": "demo"},
+    )
+
+
+def summarize(project_id: str) -> dict[str, Any]:
+    """Rows, columns and commit ids of one project's datasets (paths from the storage resource)."""
+    import deeplake
+
+    from lb_assets.defs.resources import StorageResource
+
+    storage = StorageResource()
+    frames = deeplake.open_read_only(storage.frames_path(project_id))
+    branch = frames.branches["labelbox"].open() if "labelbox" in frames.branches.names() else None
+    ann = deeplake.open_read_only(storage.annotations_path(project_id))
+    cols = lambda ds: sorted(c.name for c in ds.schema.columns)  # noqa: E731
+    return {
+        "frames_path": storage.frames_path(project_id),
+        "annotations_path": storage.annotations_path(project_id),
+        "rows": len(frames),
+        "main_commit": frames.version,
+        "main_columns": cols(frames),
+        "branch_commit": branch.version if branch is not None else None,
+        "branch_columns": cols(branch) if branch is not None else [],
+        "annotation_rows": len(ann),
+        "annotation_commit": ann.version,
+        "annotation_columns": cols(ann),
+    }
+
+
+def run_demo(ns: argparse.Namespace | None = None) -> int:
+    """``lb-assets demo``: materialize both demo projects against the in-process sandbox; prints a summary."""
+    output = Path(_opt(ns, "output", DEFAULT_OUTPUT)).resolve()
+    with demo_environment(output, seed=int(_opt(ns, "seed", 0))) as (_sandbox, projects):
+        instance = dg.DagsterInstance.get()
+        ensure_partitions(instance, list(projects.values()))
+        failed = []
+        for kind, pid in projects.items():
+            print(f"Materializing the demo {kind} project {pid} ...", flush=True)
+            result = materialize_project(instance, pid)
+            if not result.success:
+                failed.append(pid)
+                print(f"  FAILED: see the run {result.run_id} in {os.environ['DAGSTER_HOME']}", flush=True)
+        print(f"\nDagster instance: {os.environ['DAGSTER_HOME']} (open it with `lb-assets dev` or DAGSTER_HOME=... dagster dev)")
+        for kind, pid in projects.items():
+            if pid in failed:
+                continue
+            s = summarize(pid)
+            print(f"\n{kind} project {pid}")
+            print(f"  frame dataset      {s['frames_path']}  ({s['rows']} rows)")
+            print(f"    main    commit {s['main_commit']}  columns: {', '.join(s['main_columns'])}")
+            print(f"    labelbox commit {s['branch_commit']}  columns: {', '.join(s['branch_columns'])}")
+            print(f"  annotation dataset {s['annotations_path']}  ({s['annotation_rows']} rows)")
+            print(f"    main    commit {s['annotation_commit']}  columns: {', '.join(s['annotation_columns'])}")
+        instance.dispose()
+    return 1 if failed else 0
+
+
+def run_dev(ns: argparse.Namespace | None = None) -> int:
+    """``lb-assets dev``: sandbox + labeling on a timer + ``dagster dev``, until Ctrl-C."""
+    from lb_assets.sandbox.demo import advance_labeling
+
+    output = Path(_opt(ns, "output", DEFAULT_OUTPUT)).resolve()
+    every = float(_opt(ns, "advance_every", 60.0))
+    port = int(_opt(ns, "port", 3000))
+    with demo_environment(output, port=int(_opt(ns, "sandbox_port", 0))) as (sandbox, projects):
+        instance = dg.DagsterInstance.get()
+        ensure_partitions(instance, list(projects.values()))
+        instance.dispose()
+        stop = threading.Event()
+        ticker = threading.Thread(target=_advance_loop, args=(sandbox, projects, every, stop, advance_labeling), daemon=True)
+        ticker.start()
+        env = dict(os.environ, LB_ASSETS_SENSOR_INTERVAL=os.environ.get("LB_ASSETS_SENSOR_INTERVAL", "15"))
+        cmd = [str(Path(sys.executable).with_name("dagster")), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"]
+        print(f"Sandbox at {sandbox.endpoint}; labeling advances every {every:g}s. UI: http://127.0.0.1:{port}", flush=True)
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, start_new_session=True)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            print("Stopping dagster dev ...", flush=True)
+            return stop_process_group(proc)
+        finally:
+            stop.set()
+            if proc.poll() is None:
+                stop_process_group(proc)
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    """SIGINT the process group (dagster dev's clean shutdown), escalate to SIGKILL after ``timeout``."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait()
+    except ProcessLookupError:
+        return proc.wait()
+
+
+def _advance_loop(sandbox: Any, projects: dict[str, str], every: float, stop: threading.Event, advance: Any) -> None:
+    """Play the demo's labeling steps, one per project every ``every`` seconds, until they run out."""
+    pending = dict(projects)
+    step = 0
+    while pending and not stop.wait(every):
+        for kind, pid in list(pending.items()):
+            try:
+                logger.info("Demo labeling (%s): %s", kind, advance(sandbox, pid, step))
+            except IndexError:
+                logger.info("Demo labeling (%s): all steps played", kind)
+                pending.pop(kind)
+        step += 1

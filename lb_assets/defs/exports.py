@@ -1,0 +1,180 @@
+"""Keep one project's export v2 file up to date: full the first time, incremental afterwards.
+
+Files in the project's export directory:
+``export.ndjson`` (the current export, replaced atomically), ``export_state.json`` (max ``last_activity_at`` and
+the summary of the current export), ``delta.ndjson`` / ``merged.ndjson`` (scratch files of an incremental refresh).
+
+An incremental refresh exports the data rows whose ``last_activity_at`` is at or after the previous export's
+maximum (floored to the second, the filter's resolution) and merges them by data row id (delta wins). Label edits,
+label deletions and workflow moves bump ``last_activity_at`` so they arrive in the delta. Data rows removed from the
+project never show up in a delta: when the merged row count differs from the project's overview total, the refresh
+falls back to a full export. A failure at any point leaves ``export.ndjson`` and its state as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+EXPORT_FILE = "export.ndjson"
+STATE_FILE = "export_state.json"
+
+
+class _ExportClient(Protocol):
+    def export_project(self, project_id: str, dest: Path, filters: Any = None, interpolated_frames: bool = False) -> Any: ...
+
+    def get_overview(self, project_id: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    """What a refresh did: the summary of the current export and how it was produced."""
+
+    summary: Any  # lb_assets.labelbox.export.ExportSummary
+    mode: str  # "full" | "incremental"
+    delta_rows: int
+    reason: str
+    max_last_activity_at: str | None
+
+
+def export_path(export_dir: Path) -> Path:
+    """The current export file of a project."""
+    return export_dir / EXPORT_FILE
+
+
+def read_state(export_dir: Path) -> dict[str, Any]:
+    """The saved state of the current export ({} when there is none or it is unreadable)."""
+    path = export_dir / STATE_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        logger.warning("Ignoring unreadable export state %s (%s); next export is full", path, exc)
+        return {}
+
+
+def refresh_export(
+    client: _ExportClient,
+    project_id: str,
+    export_dir: Path,
+    full_refresh: bool = False,
+    interpolated_frames: bool = False,
+    log: logging.Logger | Any = logger,
+) -> ExportOutcome:
+    """Bring ``export_dir/export.ndjson`` up to date with Labelbox.
+
+    Args:
+        client: ``LabelboxResource`` (or anything with ``export_project`` and ``get_overview``).
+        project_id: Labelbox project id.
+        export_dir: local directory of this project's export files.
+        full_refresh: export everything even when an incremental refresh is possible.
+        interpolated_frames: ask Labelbox for interpolated video frames.
+        log: logger (Dagster's ``context.log`` in assets).
+
+    Returns:
+        The outcome, with the summary of the current (merged) export.
+    """
+    from lb_assets.labelbox.export import ExportFilters, merge_exports
+
+    dest = export_path(export_dir)
+    state = read_state(export_dir)
+    since = state.get("max_last_activity_at")
+    reason = _full_reason(full_refresh, dest, state, since, interpolated_frames)
+    if reason is None:
+        delta_path = export_dir / "delta.ndjson"
+        merged_path = export_dir / "merged.ndjson"
+        start = _filter_start(since)
+        log.info(f"Project {project_id}: incremental export of data rows active since {start}")
+        delta = client.export_project(
+            project_id, delta_path, filters=ExportFilters(last_activity_start=start), interpolated_frames=interpolated_frames
+        )
+        merged = merge_exports(dest, delta_path, merged_path)
+        expected = _overview_total(client, project_id, log)
+        if expected is not None and expected != merged.data_rows:
+            reason = f"merged export has {merged.data_rows} data rows but the project has {expected} (rows removed)"
+            log.info(f"Project {project_id}: {reason}; falling back to a full export")
+        else:
+            max_activity = max_last_activity(merged_path) or since
+            os.replace(merged_path, dest)
+            summary = _with_path(merged, dest)
+            _write_state(export_dir, summary, max_activity, interpolated_frames)
+            delta_path.unlink(missing_ok=True)
+            return ExportOutcome(summary, "incremental", delta.data_rows, "new activity merged", max_activity)
+    log.info(f"Project {project_id}: full export ({reason})")
+    summary = client.export_project(project_id, dest, interpolated_frames=interpolated_frames)
+    max_activity = max_last_activity(dest)
+    _write_state(export_dir, summary, max_activity, interpolated_frames)
+    return ExportOutcome(summary, "full", summary.data_rows, reason or "full refresh", max_activity)
+
+
+def max_last_activity(path: Path) -> str | None:
+    """The largest ``data_row.details.last_activity_at`` in an export file (None when absent)."""
+    from lb_assets.labelbox.export import iter_export_rows
+
+    best: str | None = None
+    for row in iter_export_rows(path):
+        value = ((row.get("data_row") or {}).get("details") or {}).get("last_activity_at")
+        if isinstance(value, str) and (best is None or _parse_time(value) > _parse_time(best)):
+            best = value
+    return best
+
+
+def _full_reason(
+    full_refresh: bool, dest: Path, state: dict[str, Any], since: str | None, interpolated_frames: bool
+) -> str | None:
+    if full_refresh:
+        return "full_refresh requested"
+    if not dest.exists() or not state:
+        return "no previous export"
+    if not since:
+        return "previous export has no last_activity_at"
+    if bool(state.get("interpolated_frames")) != interpolated_frames:
+        return "interpolated_frames changed"
+    return None
+
+
+def _overview_total(client: _ExportClient, project_id: str, log: Any) -> int | None:
+    try:
+        return int(client.get_overview(project_id).total)
+    except Exception as exc:  # noqa: BLE001 - any failure means "unknown": we then trust the merge
+        log.warning(f"Project {project_id}: overview unavailable ({type(exc).__name__}); trusting the merged export")
+        return None
+
+
+def _parse_time(value: str) -> datetime:
+    text = value.strip().replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _filter_start(value: str) -> str:
+    """Floor to the second, in the ISO format Labelbox's export filter accepts (``%Y-%m-%dT%H:%M:%S%z``)."""
+    return _parse_time(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _with_path(summary: Any, path: Path) -> Any:
+    try:
+        from dataclasses import replace
+
+        return replace(summary, path=path)
+    except TypeError:
+        return summary
+
+
+def _write_state(export_dir: Path, summary: Any, max_activity: str | None, interpolated_frames: bool) -> None:
+    state = {
+        "max_last_activity_at": max_activity,
+        "interpolated_frames": interpolated_frames,
+        "summary": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(summary).items()},
+    }
+    tmp = export_dir / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    os.replace(tmp, export_dir / STATE_FILE)

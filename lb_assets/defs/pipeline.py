@@ -1,0 +1,162 @@
+"""Plain helpers the assets compose: read an export, build the ontology plan, convert rows, open datasets.
+
+Nothing here knows about Dagster contexts; assets pass loggers and resources in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from lb_assets.defs.preview import PreviewPicker, annotation_summary
+from lb_assets.defs.projects import ProjectSettings
+from lb_assets.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+TABLE_ROWS = 10
+
+
+def read_infos(export_file: Path, project_id: str) -> list[Any]:
+    """Parse every row of an export file (``DataRowInfo`` list, in export order)."""
+    from lb_assets.convert.rows import parse_row
+    from lb_assets.labelbox.export import iter_export_rows
+
+    return [parse_row(row, project_id, i) for i, row in enumerate(iter_export_rows(export_file))]
+
+
+def media_type_of(settings: ProjectSettings, infos: Iterable[Any]) -> str:
+    """The project's media type: its setting, else the first data row's, else ``video``."""
+    if settings.media_type:
+        return settings.media_type
+    for info in infos:
+        return str(info.media_type).lower()
+    return "video"
+
+
+def build_plan(labelbox: Any, export_file: Path, project_id: str, media_type: str, group_mapping: dict[str, str]) -> Any:
+    """Fetch the project's ontology (id read from the export) and build the column plan."""
+    from lb_assets.convert.ontology import build_plan as _build_plan
+    from lb_assets.labelbox.ontology import ontology_id_from_export
+
+    ontology_id = ontology_id_from_export(export_file, project_id)
+    if not ontology_id:
+        raise ConfigError(f"Project {project_id}: the export {export_file} names no ontology id")
+    normalized = labelbox.fetch_ontology(ontology_id)
+    return _build_plan(normalized, media_type, group_mapping=group_mapping or None)
+
+
+class FetcherMaskSource:
+    """``lb_assets.convert.masks.MaskSource`` over a ``MediaFetcher`` (auth, retries, timeouts, redaction)."""
+
+    def __init__(self, fetcher: Any) -> None:
+        self.fetcher = fetcher
+
+    def fetch(self, url: str) -> bytes:
+        """The mask PNG bytes."""
+        return self.fetcher.fetch_bytes(url)
+
+
+class ConversionTap:
+    """Counts coverage and collects a preview candidate and table rows while converted rows stream by."""
+
+    def __init__(self, plan: Any, log: Any = logger, project_id: str = "") -> None:
+        self.kinds = {name: spec.kind for name, spec in plan.columns.items()}
+        self.picker = PreviewPicker(self.kinds)
+        self.log = log
+        self.project_id = project_id
+        self.data_rows = 0
+        self.labeled_data_rows = 0
+        self.frames = 0
+        self.labeled_frames = 0
+        self.skipped: Counter[str] = Counter()
+        self.table: list[dict[str, Any]] = []
+        self._last_log = time.monotonic()
+
+    def wrap(self, rows: Iterable[Any]) -> Iterator[Any]:
+        """Yield the rows unchanged, observing each."""
+        for converted in rows:
+            self._observe(converted)
+            yield converted
+
+    def _observe(self, converted: Any) -> None:
+        from lb_assets.convert.rows import row_key
+
+        info = converted.info
+        video = str(info.media_type).lower() == "video"
+        keys = [row_key(info.data_row_id, i + 1 if video else 0) for i in range(converted.n_rows)]
+        labeled = [any(vals[i] is not None for vals in converted.values.values()) for i in range(converted.n_rows)]
+        self.data_rows += 1
+        self.frames += converted.n_rows
+        self.labeled_frames += sum(labeled)
+        self.labeled_data_rows += int(any(labeled))
+        self.skipped.update(getattr(converted, "skipped", None) or {})
+        self.picker.offer(keys, converted.values)
+        for i, key in enumerate(keys):
+            if len(self.table) >= TABLE_ROWS:
+                break
+            if labeled[i] or i == 0:
+                row_values = {col: vals[i] for col, vals in converted.values.items()}
+                self.table.append(
+                    {
+                        "row_key": key,
+                        "global_key": info.global_key or "",
+                        "workflow_status": info.workflow_status or "",
+                        "annotations": annotation_summary(row_values) or "(none)",
+                    }
+                )
+                if len(self.table) % 3 == 0:
+                    break  # a few rows per data row, so the table shows several data rows
+        if time.monotonic() - self._last_log > 5:
+            self._last_log = time.monotonic()
+            self.log.info(f"Project {self.project_id}: converted {self.data_rows} data rows ({self.frames} rows)")
+
+
+def iter_converted(
+    export_file: Path, project_id: str, plan: Any, settings: ProjectSettings, masks: Any | None
+) -> Iterator[Any]:
+    """Convert each export row (one ``ConvertedRow`` at a time)."""
+    from lb_assets.convert.convert import convert_data_row
+    from lb_assets.convert.rows import parse_row
+    from lb_assets.labelbox.export import iter_export_rows
+
+    for i, row in enumerate(iter_export_rows(export_file)):
+        info = parse_row(row, project_id, i)
+        yield convert_data_row(info, plan, policy=settings.label_policy, masks=masks, strict=settings.strict)
+
+
+def row_keys(ds: Any) -> list[str]:
+    """Every row key of a Deep Lake dataset, in row order."""
+    if len(ds) == 0:
+        return []
+    return [str(k) for k in ds["row_key"][:]]
+
+
+def dataset_size(path: str) -> int | None:
+    """Bytes on disk of a local dataset (None for remote paths)."""
+    local = path[len("file://") :] if path.startswith("file://") else path
+    if "://" in local or not Path(local).exists():
+        return None
+    return sum(p.stat().st_size for p in Path(local).rglob("*") if p.is_file())
+
+
+class ProgressLogger:
+    """A ``progress(event)`` callback that logs at most every ``interval`` seconds (and every finished item)."""
+
+    def __init__(self, log: Any, project_id: str, interval: float = 5.0) -> None:
+        self.log = log
+        self.project_id = project_id
+        self.interval = interval
+        self._last = 0.0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        now = time.monotonic()
+        finished = str(event.get("event", event.get("kind", ""))).endswith(("done", "finished", "complete"))
+        if finished or now - self._last >= self.interval:
+            self._last = now
+            text = ", ".join(f"{k}={v}" for k, v in event.items())
+            self.log.info(f"Project {self.project_id}: {text}")

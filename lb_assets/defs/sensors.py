@@ -1,0 +1,152 @@
+"""``labeling_completion_sensor``: refresh a project's datasets when its labeling completes (or progresses).
+
+Each tick reads the declared projects (projects.yaml, re-read every tick), adds partitions for new ones,
+and polls ``get_overview()`` of every declared or already-partitioned project. The cursor is JSON::
+
+    {"projects": {pid: {"counts": {...}, "state": "<digest>", "complete": bool, "changed_at": iso,
+                        "triggered": "<digest>" | null}},
+     "skipped": {pid: "reason"}}
+
+A project triggers a run (export and everything downstream) when it is complete (nothing to label, in review
+or in rework, at least one done) in a state not triggered before, or, with ``trigger: progress``, whenever its
+done count moved. ``run_key = f"{pid}:{digest}"`` so one state never triggers twice. A project whose overview
+fails is skipped with its reason (logged and kept in the cursor); the others proceed.
+"""
+
+# No `from __future__ import annotations` here: Dagster resolves Config and resource parameters from the
+# annotations at definition time.
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+import dagster as dg
+
+from lb_assets.defs.labelbox_resource import LabelboxResource
+from lb_assets.defs.partitions import LABELBOX_PROJECTS, labelbox_projects
+from lb_assets.defs.projects import ProjectSettings, load_projects
+from lb_assets.redact import redact_text
+
+SENSOR_NAME = "labeling_completion_sensor"
+INTERVAL_ENV = "LB_ASSETS_SENSOR_INTERVAL"
+DEFAULT_INTERVAL = 30
+_COUNT_FIELDS = ("to_label", "in_review", "in_rework", "done", "skipped", "total", "labeled")
+
+
+def sensor_interval() -> int:
+    """Minimum seconds between ticks: ``$LB_ASSETS_SENSOR_INTERVAL`` or 30."""
+    try:
+        return max(1, int(os.environ.get(INTERVAL_ENV, DEFAULT_INTERVAL)))
+    except ValueError:
+        return DEFAULT_INTERVAL
+
+
+def evaluate_projects(
+    labelbox: Any, declared: dict[str, ProjectSettings], existing: list[str], cursor: dict[str, Any], log: Any
+) -> tuple[list[dg.RunRequest], dict[str, Any], list[str]]:
+    """The decision of one tick (pure apart from the overview calls).
+
+    Returns:
+        (run requests, new cursor, project ids to add as partitions).
+    """
+    previous = cursor.get("projects", {})
+    projects: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    requests: list[dg.RunRequest] = []
+    new_partitions = [pid for pid in declared if pid not in set(existing)]
+    for pid in list(dict.fromkeys([*declared, *existing])):
+        settings = declared.get(pid) or ProjectSettings(project_id=pid)
+        before = previous.get(pid, {})
+        try:
+            overview = labelbox.get_overview(pid)
+        except Exception as exc:  # noqa: BLE001 - one bad project must not stop the others
+            reason = redact_text(f"{type(exc).__name__}: {exc}", [getattr(labelbox, "api_key", None) or ""])
+            log.warning(f"{SENSOR_NAME}: skipping project {pid}: {reason}")
+            skipped[pid] = reason
+            if before:
+                projects[pid] = before
+            continue
+        counts = {name: int(getattr(overview, name, 0) or 0) for name in _COUNT_FIELDS}
+        digest = hashlib.sha1(json.dumps(counts, sort_keys=True).encode()).hexdigest()[:12]
+        complete = bool(overview.is_complete)
+        entry = {
+            "counts": counts,
+            "state": digest,
+            "complete": complete,
+            "changed_at": before.get("changed_at") if before.get("state") == digest else _now(),
+            "triggered": before.get("triggered"),
+        }
+        reason = _trigger_reason(settings.trigger, complete, counts, before, digest)
+        if reason:
+            entry["triggered"] = digest
+            log.info(f"{SENSOR_NAME}: project {pid} {reason}; requesting a refresh")
+            requests.append(
+                dg.RunRequest(
+                    partition_key=pid,
+                    run_key=f"{pid}:{digest}",
+                    tags={"labelbox/project_id": pid, "labelbox/trigger": settings.trigger},
+                )
+            )
+        projects[pid] = entry
+    return requests, {"projects": projects, "skipped": skipped}, new_partitions
+
+
+def _trigger_reason(trigger: str, complete: bool, counts: dict[str, int], before: dict[str, Any], digest: str) -> str:
+    if before.get("triggered") == digest:
+        return ""
+    if complete:
+        return "labeling is complete"
+    if trigger == "progress" and counts["done"] > 0 and counts["done"] != before.get("counts", {}).get("done"):
+        return f"labeling progressed to {counts['done']} done"
+    return ""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def make_labeling_completion_sensor(
+    target: dg.AssetSelection, minimum_interval_seconds: int | None = None
+) -> dg.SensorDefinition:
+    """Build the completion sensor targeting ``target`` (the export and everything downstream)."""
+
+    @dg.sensor(
+        name=SENSOR_NAME,
+        target=target,
+        minimum_interval_seconds=minimum_interval_seconds or sensor_interval(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Requests a refresh of a Labelbox project's datasets when its labeling completes "
+        "(or progresses, per project) and adds partitions for newly declared projects.",
+    )
+    def labeling_completion_sensor(context: dg.SensorEvaluationContext, labelbox: LabelboxResource) -> dg.SensorResult:
+        cursor = _load_cursor(context.cursor, context.log)
+        declared = load_projects()
+        existing = list(context.instance.get_dynamic_partitions(LABELBOX_PROJECTS))
+        requests, new_cursor, new_partitions = evaluate_projects(labelbox, declared, existing, cursor, context.log)
+        partition_requests = [labelbox_projects.build_add_request(new_partitions)] if new_partitions else []
+        skip = None
+        if not requests:
+            skip = "no project completed or progressed" + (
+                f"; skipped {sorted(new_cursor['skipped'])}" if new_cursor["skipped"] else ""
+            )
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=json.dumps(new_cursor, sort_keys=True),
+            dynamic_partitions_requests=partition_requests,
+            skip_reason=skip,
+        )
+
+    return labeling_completion_sensor
+
+
+def _load_cursor(raw: str | None, log: Any) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        log.warning(f"{SENSOR_NAME}: unreadable cursor, starting afresh")
+        return {}
+    return value if isinstance(value, dict) else {}

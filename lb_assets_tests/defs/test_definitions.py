@@ -1,0 +1,74 @@
+"""The code location loads, has the documented graph, and passes ``dagster definitions validate``."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from lb_assets.definitions import defs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(name)
+
+
+def test_graph_lineage_and_attributes() -> None:
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
+    assert parents == {
+        "labelbox_annotation_project": set(),
+        "labelbox_project_export": set(),
+        "frame_dataset": {"labelbox_project_export"},
+        "annotated_branch": {"frame_dataset"},
+        "annotation_dataset": {"labelbox_project_export", "frame_dataset"},
+    }
+    for name in parents:
+        spec = defs.get_assets_def(name).specs_by_key[_key(name)]
+        assert spec.owners == ["team:ml-data"] and spec.code_version == "1" and spec.group_name
+        assert ("deeplake" in spec.kinds) == (name not in {"labelbox_annotation_project", "labelbox_project_export"})
+    export = defs.get_assets_def("labelbox_project_export")
+    assert export.partitions_def.name == "labelbox_projects"
+    assert export.op.pool == "labelbox_api" and export.op.retry_policy.max_retries == 3
+
+
+def test_checks_and_sensor() -> None:
+    graph = defs.resolve_asset_graph()
+    blocking = {(k.asset_key.to_user_string(), k.name): graph.get_check_spec(k).blocking for k in graph.asset_check_keys}
+    assert blocking == {
+        ("frame_dataset", "frames_match_labelbox_frame_counts"): True,
+        ("annotated_branch", "labelbox_branch_contains_main"): True,
+        ("annotated_branch", "annotation_coverage"): False,
+        ("annotated_branch", "no_unknown_tools"): False,
+        ("annotation_dataset", "union_compatible_with_frames"): True,
+    }
+    repo = defs.get_repository_def()
+    sensor = repo.get_sensor_def("labeling_completion_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    selected = repo.get_job(sensor.job_name).asset_layer.selected_asset_keys
+    assert {k.to_user_string() for k in selected} == {
+        "labelbox_project_export", "frame_dataset", "annotated_branch", "annotation_dataset"
+    }
+
+
+def test_secrets_come_from_env_vars() -> None:
+    resources = defs.resources
+    assert resources["labelbox"].api_key == dg.EnvVar("LABELBOX_API_KEY")
+    assert resources["presigner"].api_key == dg.EnvVar("LABELBOX_API_KEY")
+
+
+def test_dagster_definitions_validate_cli(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"LABELBOX_API_KEY", "DAGSTER_HOME"}}
+    env["DAGSTER_HOME"] = str(tmp_path)
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dagster = Path(sys.executable).with_name("dagster")
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "lb_assets" in proc.stdout + proc.stderr

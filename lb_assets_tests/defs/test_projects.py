@@ -1,0 +1,61 @@
+"""The declared-projects file and run-config overrides."""
+
+from pathlib import Path
+
+import pytest
+
+from lb_assets.defs.config import AnnotationsConfig, FramesConfig
+from lb_assets.defs.projects import ProjectSettings, load_projects, projects_file, settings_for
+from lb_assets.errors import ConfigError
+
+REPO_FILE = Path(__file__).resolve().parents[2] / "projects.yaml"
+
+
+def test_repo_file_declares_both_demo_projects() -> None:
+    from lb_assets.sandbox.demo import DEMO_IMAGE_PROJECT_ID, DEMO_VIDEO_PROJECT_ID
+
+    projects = load_projects(REPO_FILE)
+    assert projects[DEMO_VIDEO_PROJECT_ID].media_type == "video"
+    assert projects[DEMO_IMAGE_PROJECT_ID].media_type == "image"
+    assert list(projects) == [DEMO_VIDEO_PROJECT_ID, DEMO_IMAGE_PROJECT_ID]
+
+
+def test_env_var_overrides_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("projects:\n  p1:\n    trigger: progress\n    allowed_roots: [/data]\n    group_mapping: {rectangle: boxes}\n")
+    monkeypatch.setenv("LB_ASSETS_PROJECTS_FILE", str(path))
+    assert projects_file() == path
+    s = settings_for("p1")
+    assert (s.trigger, s.allowed_roots, s.group_mapping) == ("progress", ("/data",), {"rectangle": "boxes"})
+    assert settings_for("undeclared") == ProjectSettings(project_id="undeclared")
+
+
+def test_missing_file_declares_nothing(tmp_path: Path) -> None:
+    assert load_projects(tmp_path / "absent.yaml") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("projects:\n  p1:\n    trigger: sometimes\n", "trigger='sometimes'"),
+        ("projects:\n  p1:\n    colour: red\n", "unknown settings ['colour']"),
+        ("projects: [a, b]\n", "'projects' must map"),
+        ("projects:\n  p1: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_files_name_the_file_and_setting(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_projects(path)
+    assert fragment in str(info.value) and str(path) in str(info.value)
+
+
+def test_run_config_overrides_only_given_fields() -> None:
+    base = ProjectSettings(project_id="p1", media_type="video", label_policy="first", frame_storage="png")
+    frames = FramesConfig(frame_count_policy="pad", allowed_roots=["/m"]).apply(base)
+    assert (frames.frame_storage, frames.frame_count_policy, frames.allowed_roots) == ("png", "pad", ("/m",))
+    ann = AnnotationsConfig(label_policy="merge", strict=True).apply(base)
+    assert (ann.label_policy, ann.strict, ann.media_type) == ("merge", True, "video")
+    with pytest.raises(ConfigError, match="label_policy='best'"):
+        AnnotationsConfig(label_policy="best").apply(base)

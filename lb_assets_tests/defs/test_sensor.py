@@ -1,0 +1,102 @@
+"""The completion sensor against the sandbox and a real Dagster instance, tick after tick."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lb_assets.definitions import REFRESH_SELECTION
+from lb_assets.defs.labelbox_resource import LabelboxResource
+from lb_assets.defs.partitions import LABELBOX_PROJECTS
+from lb_assets.defs.sensors import make_labeling_completion_sensor
+
+UNKNOWN = "clunknownproject000000001"
+
+
+def _row(n: int) -> dict:
+    return {"data_row": {"row_data": f"https://example.invalid/{n}.mp4"},
+            "media_attributes": {"width": 8, "height": 8, "frame_count": 2, "frame_rate": 10, "mime_type": "video/mp4"}}
+
+
+@pytest.fixture
+def sensor_sandbox(lb_sandbox_env):
+    """A sandbox with a video project (labeling in progress) and an image project, as ``demo_projects``."""
+    sb = lb_sandbox_env
+    video = sb.add_project("sensor video", media_type="VIDEO")
+    for n, status in enumerate(["DONE", "IN_REVIEW", "TO_LABEL"]):
+        sb.add_data_row(video, _row(n), [], workflow_status=status)
+    image = sb.add_project("sensor image", media_type="IMAGE")
+    sb.add_data_row(image, _row(9), [], workflow_status="TO_LABEL")
+    sb.demo_projects = {"video": video, "image": image}
+    return sb
+
+
+@pytest.fixture
+def projects_file(sensor_sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    video, image = sensor_sandbox.demo_projects["video"], sensor_sandbox.demo_projects["image"]
+    path = tmp_path / "projects.yaml"
+    path.write_text(
+        f"projects:\n  {UNKNOWN}: {{}}\n  {video}:\n    trigger: complete\n  {image}:\n    trigger: progress\n"
+    )
+    monkeypatch.setenv("LB_ASSETS_PROJECTS_FILE", str(path))
+    return path
+
+
+def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    sensor = make_labeling_completion_sensor(REFRESH_SELECTION, minimum_interval_seconds=1)
+    ctx = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"labelbox": LabelboxResource(api_key="sandbox-key")}
+    )
+    result = sensor(ctx)
+    assert isinstance(result, dg.SensorResult)
+    for request in result.dynamic_partitions_requests or []:  # what the daemon does with them
+        instance.add_dynamic_partitions(LABELBOX_PROJECTS, list(request.partition_keys))
+    return result
+
+
+def _runs_for(result: dg.SensorResult, pid: str) -> list[dg.RunRequest]:
+    return [r for r in result.run_requests or [] if r.partition_key == pid]
+
+
+def test_sensor_ticks(sensor_sandbox, projects_file: Path, instance: dg.DagsterInstance) -> None:
+    sb = sensor_sandbox
+    video = sb.demo_projects["video"]
+    not_done = [d for d in sb.data_row_ids(video) if sb.workflow_status(video, d) != "DONE"]
+    assert len(not_done) == 2
+
+    first = _tick(instance, None)
+    assert _runs_for(first, video) == []  # labeling in progress
+    assert set(instance.get_dynamic_partitions(LABELBOX_PROJECTS)) >= {video, UNKNOWN}
+    cursor = json.loads(first.cursor)
+    assert UNKNOWN in cursor["skipped"] and "sandbox-key" not in cursor["skipped"][UNKNOWN]
+    assert cursor["projects"][video]["complete"] is False
+
+    for drid in not_done:  # labeling completes
+        sb.set_workflow_status(video, drid, "DONE")
+    second = _tick(instance, first.cursor)
+    [run] = _runs_for(second, video)
+    assert run.run_key.startswith(f"{video}:") and run.tags["labelbox/project_id"] == video
+    assert UNKNOWN in json.loads(second.cursor)["skipped"]  # still failing, still not in the way
+
+    third = _tick(instance, second.cursor)
+    assert _runs_for(third, video) == []  # same state: never twice
+    assert third.skip_reason is not None or third.run_requests
+
+    sb.set_workflow_status(video, not_done[0], "SKIPPED")  # more labeling: counts move, still complete
+    fourth = _tick(instance, third.cursor)
+    [again] = _runs_for(fourth, video)
+    assert again.run_key != run.run_key
+
+
+def test_progress_trigger(sensor_sandbox, projects_file: Path, instance: dg.DagsterInstance) -> None:
+    sb = sensor_sandbox
+    image = sb.demo_projects["image"]
+    first = _tick(instance, None)
+    done_before = json.loads(first.cursor)["projects"][image]["counts"]["done"]
+    assert len(_runs_for(first, image)) == (1 if done_before else 0)
+    assert _runs_for(_tick(instance, first.cursor), image) == []
+    sb.set_workflow_status(image, sb.data_row_ids(image)[0], "DONE")
+    moved = _tick(instance, first.cursor)
+    assert json.loads(moved.cursor)["projects"][image]["counts"]["done"] == done_before + 1
+    assert len(_runs_for(moved, image)) == 1
