@@ -72,3 +72,20 @@ def test_dagster_definitions_validate_cli(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "lb_assets" in proc.stdout + proc.stderr
+
+
+def test_presigner_kind_from_environment_keeps_secrets_in_env_vars() -> None:
+    from lb_assets.definitions import build_presigner
+    from lb_assets.media.presign import AzureSasPresigner, StaticHeadersPresigner
+
+    azure = build_presigner("azure_sas")
+    assert azure.kind == "azure_sas" and azure.sas_token == dg.EnvVar("AZURE_SAS_TOKEN")
+    headers = build_presigner("static_headers")
+    assert headers.header_value == dg.EnvVar("LB_ASSETS_HEADER_VALUE") and headers.header_name == "Authorization"
+    assert build_presigner().kind == os.environ.get("LB_ASSETS_PRESIGNER", "labelbox_bearer")
+    # resolved at run time from the environment, as Dagster does for EnvVar fields
+    resolved = build_presigner("azure_sas").model_copy(update={"sas_token": "sv=1&sig=SECRET"})
+    assert isinstance(resolved.get_presigner(), AzureSasPresigner)
+    assert "SECRET" not in repr(resolved.get_presigner())
+    resolved = headers.model_copy(update={"header_value": "Token abc"})
+    assert isinstance(resolved.get_presigner(), StaticHeadersPresigner)
