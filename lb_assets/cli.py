@@ -131,13 +131,9 @@ def _cmd_overview(ns: argparse.Namespace) -> int:
 
 
 def _cmd_demo_or_dev(ns: argparse.Namespace) -> int:
-    try:
-        from lb_assets.defs import demo_run
-    except ImportError as exc:
-        print(f"lb-assets {ns.command} is unavailable: lb_assets.defs.demo_run cannot be imported ({exc})",
-              file=sys.stderr)
-        return 2
-    runner = demo_run.run_demo if ns.command == "demo" else demo_run.run_dev
+    from lb_assets import cli_demo  # imports Dagster: only for these two commands
+
+    runner = cli_demo.run_demo if ns.command == "demo" else cli_demo.run_dev
     return int(runner(ns) or 0)
 
 

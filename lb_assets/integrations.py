@@ -91,8 +91,10 @@ def create_labelbox_annotation_project(
 def _project_json(client: Any, project_id: str, project_json: Any, fail_on_export_error: bool) -> list[dict]:
     """The export rows: ``project_json`` when given (reused, D3), else a fresh streamed export.
 
-    Export errors always raise (`LabelboxOperationError`): an export with errors is never half-used.
-    ``fail_on_export_error`` is accepted for compatibility and only logged.
+    Lines on the export's ERRORS stream raise `LabelboxOperationError` when ``fail_on_export_error``
+    (the seed's ``fail_on_labelbox_project_export_error``) is True; when False (the seed's default) they are
+    logged as a warning (redacted, with the project and the number of error lines) and the rows that
+    exported are used, as the seed documents (D15). A failed or timed-out export always raises.
     """
     if project_json is not None:
         if not isinstance(project_json, list):
@@ -101,10 +103,11 @@ def _project_json(client: Any, project_id: str, project_json: Any, fail_on_expor
         return project_json
     with tempfile.TemporaryDirectory(prefix="lb_assets_export_") as tmp:
         dest = Path(tmp) / f"{project_id}.ndjson"
-        if not fail_on_export_error:
-            logger.debug("project %s: export errors fail the export whatever fail_on_labelbox_project_export_error",
-                         project_id)
-        export_project(client, project_id, dest)
+        summary = export_project(client, project_id, dest, fail_on_errors=bool(fail_on_export_error))
+        if summary.error_lines:
+            logger.warning("project %s: converting the %d data row(s) that exported; %d export error line(s) "
+                           "ignored (fail_on_labelbox_project_export_error=False)",
+                           project_id, summary.data_rows, summary.error_lines)
         return list(iter_export_rows(dest))
 
 

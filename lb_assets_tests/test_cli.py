@@ -57,7 +57,7 @@ def test_missing_key(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
 
 
 def test_demo_dispatches_to_demo_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    import lb_assets.defs.demo_run as demo_run
+    import lb_assets.cli_demo as demo_run
 
     seen: dict[str, object] = {}
 

@@ -1,7 +1,8 @@
 """Stream a project's export v2 to an NDJSON file, atomically and in bounded memory.
 
 Unlike the seed (D15), filters are configurable, rows are never held in memory, an empty project gives
-an empty file (not an error), and errors on the export's ERRORS stream fail the export clearly.
+an empty file (not an error), and errors on the export's ERRORS stream fail the export clearly (or, with
+``fail_on_errors=False``, are logged, redacted, and counted in the summary).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -136,6 +137,7 @@ class ExportSummary:
         bytes: file size.
         sha256: hex digest of the file.
         exported_at: ISO time the file was written (UTC).
+        error_lines: lines on the export's ERRORS stream (only non-zero with ``fail_on_errors=False``).
     """
 
     path: Path
@@ -147,6 +149,7 @@ class ExportSummary:
     bytes: int = 0
     sha256: str = ""
     exported_at: str = ""
+    error_lines: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-serializable form (for Dagster metadata or state files)."""
@@ -222,16 +225,22 @@ def _write_atomically(dest: Path, project_id: str | None, rows: Iterable[tuple[d
     return writer.summary(dest)
 
 
-def _error_lines(task: Any, limit: int = ERROR_LINES_SHOWN) -> list[str]:
-    """The first lines of an export task's ERRORS stream, redacted."""
+def _error_lines(task: Any, limit: int = ERROR_LINES_SHOWN, count_all: bool = False) -> tuple[list[str], int]:
+    """The first ``limit`` lines of an export task's ERRORS stream, redacted, and how many lines were read.
+
+    With ``count_all`` the whole stream is read (to count it); otherwise reading stops after ``limit`` lines.
+    """
     import labelbox
 
     lines: list[str] = []
+    total = 0
     for out in task.get_buffered_stream(stream_type=labelbox.StreamType.ERRORS):
-        lines.append(redact_text(json.dumps(out.json, ensure_ascii=False))[:300])
-        if len(lines) >= limit:
+        total += 1
+        if len(lines) < limit:
+            lines.append(redact_text(json.dumps(out.json, ensure_ascii=False))[:300])
+        elif not count_all:
             break
-    return lines
+    return lines, total
 
 
 def _stream_rows(task: Any, project_id: str) -> Iterator[tuple[dict[str, Any], None]]:
@@ -250,6 +259,7 @@ def export_project(
     interpolated_frames: bool = False,
     *,
     wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    fail_on_errors: bool = True,
 ) -> ExportSummary:
     """Export one project (export v2) to ``dest`` as NDJSON, streamed row by row.
 
@@ -263,12 +273,16 @@ def export_project(
         filters: which rows to export (all when None).
         interpolated_frames: ask Labelbox for interpolated video frames too.
         wait_seconds: how long to wait for the export task.
+        fail_on_errors: raise when the export's ERRORS stream has lines (default). When False, the error
+            lines are logged as a warning (redacted), counted in ``ExportSummary.error_lines``, and the rows
+            that did export are written.
 
     Returns:
         The summary of the written file (0 rows for an empty project or no matching row).
 
     Raises:
-        LabelboxOperationError: (or a subclass) the export failed, timed out or reported errors.
+        LabelboxOperationError: (or a subclass) the export failed or timed out, or reported errors while
+            ``fail_on_errors`` is True.
         ConfigError: invalid filters.
     """
     sdk_filters = (filters or ExportFilters()).to_sdk()
@@ -284,9 +298,15 @@ def export_project(
             raise LabelboxOperationError(
                 "export", project_id, f"export task {task.uid} is {status} after waiting {wait_seconds:g}s"
             )
+        error_count = 0
         if task.has_errors():
-            lines = _error_lines(task)
-            raise LabelboxOperationError("export", project_id, "the export reported errors: " + " | ".join(lines))
+            lines, error_count = _error_lines(task, count_all=not fail_on_errors)
+            if fail_on_errors:
+                raise LabelboxOperationError("export", project_id, "the export reported errors: " + " | ".join(lines))
+            logger.warning(
+                "Project %s: the export reported %d error line(s); continuing with the rows that exported "
+                "(fail_on_errors=False). First: %s", project_id, error_count, " | ".join(lines),
+            )
         has_result = task.has_result()
     if not has_result:
         logger.info("Project %s: export is empty (no data row matches)", project_id)
@@ -300,6 +320,8 @@ def export_project(
         except (LabelboxError, ExportTask.ExportTaskException, requests.RequestException, AssertionError,
                 ValueError) as exc:  # the SDK asserts chunk sizes and raises ValueError on missing streams
             raise map_labelbox_error(exc, "export stream", project_id) from None
+    if error_count:
+        summary = replace(summary, error_lines=error_count)
     logger.info(
         "Project %s: exported %d data rows (%d labeled, %d labels) to %s",
         project_id, summary.data_rows, summary.labeled_rows, summary.labels, summary.path,

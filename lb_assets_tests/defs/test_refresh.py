@@ -6,7 +6,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from lb_assets.defs.demo_run import materialize_project
+from lb_assets.cli_demo import materialize_project
 from lb_assets.defs.exports import export_path
 from lb_assets.defs.resources import StorageResource
 from lb_assets_tests.defs.helpers import compare_truth, materializations, open_datasets

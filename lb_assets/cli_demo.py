@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 DEMO_API_KEY = "demo-sandbox-key"
 DEFAULT_OUTPUT = "demo_output"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _opt(ns: argparse.Namespace | None, name: str, default: Any) -> Any:
