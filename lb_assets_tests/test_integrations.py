@@ -215,3 +215,45 @@ def test_custom_data_filler_and_seed_presigner_shape(lb_demo_sandbox, lb_sandbox
     )
     assert calls and len(ds) == sum(build_demo(0).truth["frame_counts"].values())
     assert ds["row_key"][0].endswith(":1") and ds.schema["frames"].dtype.sample_compression == "png"
+
+
+def test_export_errors_are_logged_and_skipped_by_default_d15(lb_demo_sandbox, lb_sandbox_env, tmp_path,
+                                                             caplog) -> None:
+    from lb_assets.integrations import converter_for_video_project_with_id, create_dataset_from_video_annotation_project
+
+    project_id = lb_demo_sandbox.demo_projects["video"]
+    lb_demo_sandbox.set_export_errors(project_id, [
+        {"error": "data row could not be exported", "url": "https://h/v.mp4?sig=SECRET"},
+        {"error": "another data row could not be exported"},
+    ])
+    with caplog.at_level("WARNING"):
+        ds, rows = create_dataset_from_video_annotation_project(str(tmp_path / "frames"), project_id, API_KEY)
+    assert len(rows) == len(build_demo(0).truth["frame_counts"])
+    assert len(ds) == sum(build_demo(0).truth["frame_counts"].values())
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(project_id in w and "2 export error line(s)" in w for w in warnings), warnings
+    assert "SECRET" not in caplog.text
+
+    def provider(_name: str) -> Any:
+        return ds
+
+    converter = converter_for_video_project_with_id(project_id, provider, API_KEY)  # a second export, errors again
+    assert converter is not None
+    converter.dataset_with_applied_annotations()
+    assert converter.last_result.labeled_rows > 0
+
+
+def test_export_errors_raise_when_flag_set_d15(lb_demo_sandbox, lb_sandbox_env, tmp_path) -> None:
+    from lb_assets.errors import LabelboxOperationError
+    from lb_assets.integrations import converter_for_video_project_with_id, create_dataset_from_video_annotation_project
+
+    project_id = lb_demo_sandbox.demo_projects["video"]
+    lb_demo_sandbox.set_export_errors(project_id, [{"error": "data row could not be exported"}])
+    ds_path = tmp_path / "frames"
+    with pytest.raises(LabelboxOperationError, match=project_id):
+        create_dataset_from_video_annotation_project(str(ds_path), project_id, API_KEY,
+                                                     fail_on_labelbox_project_export_error=True)
+    assert not ds_path.exists()  # the export is validated before the dataset is created (D17)
+    with pytest.raises(LabelboxOperationError, match="data row could not be exported"):
+        converter_for_video_project_with_id(project_id, lambda _n: None, API_KEY,
+                                            fail_on_labelbox_project_export_error=True)

@@ -210,3 +210,26 @@ def test_merge_exports_in_place_and_bad_rows(tmp_path: Path) -> None:
     with pytest.raises(ExportRowError, match="data_row.id"):
         merge_exports(base, no_id, tmp_path / "m.ndjson")
     assert not (tmp_path / "m.ndjson").exists()
+
+
+def test_errors_stream_tolerated_when_fail_on_errors_false(sb, client, tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    pid, ids = seed_project(sb, 3)
+    sb.set_export_errors(pid, [{"error": "row failed", "url": "https://h/x.mp4?token=SECRET"},
+                               {"error": "another row failed"}])
+    with caplog.at_level("WARNING", logger="lb_assets.labelbox.export"):
+        summary = export_project(client, pid, tmp_path / "x.ndjson", fail_on_errors=False)
+    assert summary.error_lines == 2 and summary.as_dict()["error_lines"] == 2
+    assert _ids(summary.path) == ids and summary.data_rows == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and pid in warnings[0] and "2 error line(s)" in warnings[0]
+    assert "row failed" in warnings[0] and "SECRET" not in caplog.text
+
+
+def test_errors_stream_still_raises_with_fail_on_errors_true(sb, client, tmp_path: Path) -> None:  # noqa: ANN001
+    pid, _ = seed_project(sb, 2)
+    sb.set_export_errors(pid, [{"error": "row failed"}])
+    with pytest.raises(LabelboxOperationError, match=f"export for project {pid}.*row failed"):
+        export_project(client, pid, tmp_path / "x.ndjson", fail_on_errors=True)
+    assert not (tmp_path / "x.ndjson").exists()
+    sb.set_export_errors(pid, [])
+    assert export_project(client, pid, tmp_path / "x.ndjson").error_lines == 0
