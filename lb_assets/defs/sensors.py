@@ -3,12 +3,14 @@
 Each tick reads the declared projects (projects.yaml, re-read every tick), adds partitions for new ones,
 and polls ``get_overview()`` of every declared or already-partitioned project. The cursor is JSON::
 
-    {"projects": {pid: {"counts": {...}, "state": "<digest>", "complete": bool, "changed_at": iso,
+    {"projects": {pid: {"counts": {...}, "last_activity_at": iso | null, "state": "<digest of both>",
+                        "complete": bool, "changed_at": iso,
                         "triggered": "<digest>" | null}},
      "skipped": {pid: "reason"}}
 
 A project triggers a run (export and everything downstream) when it is complete (nothing to label, in review
-or in rework, at least one done) in a state not triggered before, or, with ``trigger: progress``, whenever its
+or in rework, at least one done) in a state (counts and Labelbox's last activity time, which moves on label
+edits too) not triggered before, or, with ``trigger: progress``, whenever its
 done count moved. ``run_key = f"{pid}:{digest}"`` so one state never triggers twice. A project whose overview
 fails is skipped with its reason (logged and kept in the cursor); the others proceed.
 """
@@ -69,10 +71,13 @@ def evaluate_projects(
                 projects[pid] = before
             continue
         counts = {name: int(getattr(overview, name, 0) or 0) for name in _COUNT_FIELDS}
-        digest = hashlib.sha1(json.dumps(counts, sort_keys=True).encode()).hexdigest()[:12]
+        last_activity = getattr(overview, "last_activity_at", None)
+        # the state: counts and last activity (label edits move only the latter)
+        digest = hashlib.sha1(json.dumps([counts, last_activity], sort_keys=True).encode()).hexdigest()[:12]
         complete = bool(overview.is_complete)
         entry = {
             "counts": counts,
+            "last_activity_at": last_activity,
             "state": digest,
             "complete": complete,
             "changed_at": before.get("changed_at") if before.get("state") == digest else _now(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from lb_assets.labelbox.client import labelbox_errors
@@ -23,6 +24,8 @@ class ProjectOverview:
         skipped: rows skipped.
         total: rows in the project.
         labeled: rows with a label.
+        last_activity_at: the project's last labeling activity (ISO 8601, UTC), when Labelbox reports it;
+            it moves on label edits that leave the counts unchanged.
     """
 
     to_label: int
@@ -32,6 +35,7 @@ class ProjectOverview:
     skipped: int
     total: int
     labeled: int
+    last_activity_at: str | None = None
 
     @property
     def is_complete(self) -> bool:
@@ -49,6 +53,16 @@ def _count(value: Any) -> int:
     return int(value or 0)
 
 
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return str(value)
+
+
 def fetch_overview(client: Any, project_id: str) -> ProjectOverview:
     """The project's workflow counts.
 
@@ -57,11 +71,12 @@ def fetch_overview(client: Any, project_id: str) -> ProjectOverview:
         LabelboxOperationError: any other failure.
     """
     with labelbox_errors("get_overview", project_id):
-        sdk = client.get_project(project_id).get_overview()
+        project = client.get_project(project_id)
+        sdk = project.get_overview()
     overview = ProjectOverview(
         to_label=_count(sdk.to_label), in_review=_count(sdk.in_review), in_rework=_count(sdk.in_rework),
         done=_count(sdk.done), skipped=_count(sdk.skipped), total=_count(sdk.total_data_rows),
-        labeled=_count(sdk.labeled),
+        labeled=_count(sdk.labeled), last_activity_at=_iso(getattr(project, "last_activity_time", None)),
     )
     logger.debug("Project %s overview: %s", project_id, overview)
     return overview

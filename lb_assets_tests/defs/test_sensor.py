@@ -100,3 +100,25 @@ def test_progress_trigger(sensor_sandbox, projects_file: Path, instance: dg.Dags
     moved = _tick(instance, first.cursor)
     assert json.loads(moved.cursor)["projects"][image]["counts"]["done"] == done_before + 1
     assert len(_runs_for(moved, image)) == 1
+
+
+def test_label_edit_without_count_change_triggers_a_refresh(
+    sensor_sandbox, projects_file: Path, instance: dg.DagsterInstance
+) -> None:
+    sb = sensor_sandbox
+    video = sb.demo_projects["video"]
+    for drid in sb.data_row_ids(video):
+        sb.set_workflow_status(video, drid, "DONE")
+    first = _tick(instance, None)
+    [run] = _runs_for(first, video)
+    state = json.loads(first.cursor)["projects"][video]
+    assert state["last_activity_at"]
+    assert _runs_for(_tick(instance, first.cursor), video) == []  # nothing moved
+
+    drid = sb.data_row_ids(video)[0]
+    sb.set_labels(video, drid, [])  # a reviewer deletes a label: counts stay, last activity moves
+    edited = _tick(instance, first.cursor)
+    after = json.loads(edited.cursor)["projects"][video]
+    assert after["counts"] == state["counts"] and after["last_activity_at"] > state["last_activity_at"]
+    [again] = _runs_for(edited, video)
+    assert again.run_key != run.run_key
