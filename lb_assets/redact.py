@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import urlsplit, urlunsplit
 
 _SECRET_HEADER_NAMES = {"authorization", "x-api-key", "cookie", "x-ms-blob-sas", "proxy-authorization"}
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+_REQUEST_LINE_QUERY = re.compile(r"\b((?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) [^\s?\"']+)\?[^\s\"']*")
+# Third-party loggers that write request URLs (with signed query strings) at DEBUG.
+HTTP_LOGGERS = ("urllib3.connectionpool", "lbox.request_client", "labelbox")
 
 
 def redact_url(url: str) -> str:
@@ -33,4 +37,31 @@ def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     for secret in secrets:
         if secret:
             out = out.replace(secret, "<redacted>")
+    out = _REQUEST_LINE_QUERY.sub(r"\1?<redacted>", out)
     return re.sub(r"(https?://[^\s?'\"]+)\?[^\s'\"]*", r"\1?<redacted>", out)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrite a log record's message with `redact_text` (URL query strings, bearer tokens)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed record: leave it to logging's own error handling
+            return True
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+def install_log_redaction(names: tuple[str, ...] = HTTP_LOGGERS) -> None:
+    """Add a `RedactingFilter` to the third-party HTTP loggers (idempotent).
+
+    urllib3 logs every request line, signed query string included, at DEBUG; the filter keeps SAS tokens and
+    signed URL parameters out of logs whatever level a user sets.
+    """
+    for name in names:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in target.filters):
+            target.addFilter(RedactingFilter())

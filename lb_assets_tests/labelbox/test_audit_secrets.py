@@ -169,10 +169,6 @@ def test_failing_media_fetches_leak_nothing(secret_sandbox, tmp_path, caplog) ->
     _assert_clean(texts, "failing fetch")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hardening gap: urllib3.connectionpool logs every request line at DEBUG, query string included, so a "
-    "SAS-signed media URL fetched by MediaFetcher (requests) reaches the log when the root logger is at DEBUG; "
-    "lb_assets installs no redacting filter on third-party HTTP loggers"))
 def test_third_party_debug_logs_keep_the_sas_token_out(secret_sandbox, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     url = secret_sandbox.add_file("pic.jpg", b"jpeg bytes", "image/jpeg", private=False)
