@@ -4,8 +4,9 @@ separate dataset": same length, same ``labelbox_meta``).
 It holds ``row_key`` + annotation + ``lb_meta`` columns only, in the frame dataset's row order, with the frame
 dataset's ``labelbox_meta``. Re-writing it after labels changed is a new commit (earlier commits stay readable
 through ``ds.history[version].open()``). When the frame dataset gained rows, they are appended (empty) before
-the rewrite; any other difference in row keys is an error unless ``overwrite=True``. Combine the two with
-`lb_assets.store.combine` (a TQL JOIN on ``row_key``).
+the rewrite; any other difference in row keys is an error unless ``overwrite=True``. Keys are compared and
+appended in bounded chunks and the columns are written by `apply_annotations` through its bounded window, so
+memory stays flat as projects grow. Combine the two with `lb_assets.store.combine` (a TQL JOIN on ``row_key``).
 """
 
 from __future__ import annotations
@@ -19,32 +20,42 @@ from lb_assets.convert.ontology import OntologyPlan
 from lb_assets.errors import IncompatibleDatasetsError
 from lb_assets.redact import redact_url
 from lb_assets.store import schema
-from lb_assets.store.annotations import ApplyResult, apply_annotations
+from lb_assets.store.annotations import ApplyResult, apply_annotations, iter_key_chunks
 from lb_assets.store.atomic import META_KEY, atomic, read_meta
 from lb_assets.store.datasets import open_or_create
-from lb_assets.store.frames import read_row_keys
 
 logger = logging.getLogger(__name__)
 
 
-def _align_rows(ann: Any, frame_keys: list[str], path: str) -> int:
-    """Append the frame dataset's rows the annotation dataset lacks; return how many."""
+def _align_rows(ann: Any, frames_ds: Any, path: str) -> int:
+    """Append the frame dataset's rows the annotation dataset lacks; return how many.
+
+    Keys are compared and appended in chunks of `KEY_READ_ROWS` rows, so memory does not grow with the
+    dataset.
+    """
     schema.ensure_column(ann, schema.ROW_KEY, schema.frame_columns("image")[schema.ROW_KEY], "row key")
-    ann_keys = read_row_keys(ann)
-    if ann_keys != frame_keys[: len(ann_keys)]:
-        first = next((i for i, (a, f) in enumerate(zip(ann_keys, frame_keys)) if a != f), min(len(ann_keys), len(frame_keys)))
+    have, total = len(ann), len(frames_ds)
+    if total and schema.column_type(frames_ds, schema.ROW_KEY) is None:
+        raise IncompatibleDatasetsError("the frame dataset has no 'row_key' column: build it with lb_assets.store.frames")
+    if have > total:
         raise IncompatibleDatasetsError(
-            f"annotation dataset {redact_url(path)} rows differ from the frame dataset from row {first} "
-            f"({len(ann_keys)} vs {len(frame_keys)} rows); rewrite it with overwrite=True"
+            f"annotation dataset {redact_url(path)} has more rows than the frame dataset ({have} vs {total}); "
+            "rewrite it with overwrite=True"
         )
-    new = frame_keys[len(ann_keys):]
-    if new:
+    for first, frame_keys in iter_key_chunks(frames_ds, 0, have):
+        ann_keys = [str(k) for k in ann[schema.ROW_KEY][first:first + len(frame_keys)]]
+        if ann_keys != frame_keys:
+            row = first + next(i for i, (a, f) in enumerate(zip(ann_keys, frame_keys)) if a != f)
+            raise IncompatibleDatasetsError(
+                f"annotation dataset {redact_url(path)} rows differ from the frame dataset from row {row} "
+                f"({have} vs {total} rows); rewrite it with overwrite=True"
+            )
+    empties = {c.name: schema.empty_for_type(c.dtype, c.name) for c in ann.schema.columns if c.name != schema.ROW_KEY}
+    for _, new in iter_key_chunks(frames_ds, have, total):
         batch: dict[str, Any] = {schema.ROW_KEY: new}
-        for column in ann.schema.columns:
-            if column.name != schema.ROW_KEY:
-                batch[column.name] = [schema.empty_for_type(column.dtype, column.name)] * len(new)
+        batch.update({name: [empty] * len(new) for name, empty in empties.items()})
         ann.append(batch)
-    return len(new)
+    return total - have
 
 
 def write_annotation_dataset(
@@ -82,19 +93,19 @@ def write_annotation_dataset(
         IncompatibleDatasetsError: The existing dataset's rows are not a prefix of the frame dataset's.
         SchemaClashError: An existing column has another type.
     """
-    frame_keys = read_row_keys(frames_ds)
+    rows = len(frames_ds)
     meta = read_meta(frames_ds)
     ann = open_or_create(path, creds=creds, token=token, org_id=org_id, overwrite=overwrite)
     project = (meta or {}).get("project_id", "?")
     with atomic(ann, f"writing the annotation dataset {redact_url(path)}"):
-        added = _align_rows(ann, frame_keys, path)
+        added = _align_rows(ann, frames_ds, path)
         if meta is not None:
             ann.metadata[META_KEY] = meta
         message = commit_message or (
-            f"lb_assets: annotations of Labelbox project {project} ({len(frame_keys)} rows, "
+            f"lb_assets: annotations of Labelbox project {project} ({rows} rows, "
             f"{len(plan.columns)} annotation columns)"
         )
         result = apply_annotations(ann, converted_rows, plan, meta_prefix, generate_metadata, message)
-    logger.info("annotation dataset %s: %d rows (%d new), commit %s", redact_url(path), len(frame_keys), added,
+    logger.info("annotation dataset %s: %d rows (%d new), commit %s", redact_url(path), rows, added,
                 result.commit_id)
     return result

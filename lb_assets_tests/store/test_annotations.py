@@ -165,3 +165,100 @@ def test_masks_flush_in_bounded_slices(mem_url, monkeypatch: pytest.MonkeyPatch)
     present = [not schema.is_empty(ds["road"][i]) for i in range(6)]
     assert present == [True, True, False, False, False, True]
     assert ds["road"][5].shape == (4, 4, 1)
+
+
+def _snapshot(ds: deeplake.Dataset) -> dict[str, list]:
+    """Every non-key column of ``ds`` read back row by row, in a comparable form."""
+    out = {}
+    for column in schema.column_names(ds):
+        values = []
+        for i in range(len(ds)):
+            value = ds[column][i]
+            values.append(None if schema.is_empty(value) else
+                          value if isinstance(value, (str, int, float)) else np.asarray(value).tolist())
+        out[column] = values
+    return out
+
+
+def _mixed_stream(infos: dict) -> list:
+    """Converted rows: in dataset order, one data row late (after later ones), ``dr-gone`` left out."""
+    mask = np.zeros((4, 4, 1), bool)
+    mask[1:3, 1:3] = True
+    return [
+        h.converted(infos["dr-0"], {"car": {0: h.box(1, 2, 3, 4), 6: h.box(6, 6, 6, 6)}, "note": {3: "zero"}}),
+        h.converted(infos["dr-2"], {"weather": {k: np.array([k % 3], np.int32) for k in range(7)},
+                                    "road": {1: mask}}),
+        h.converted(infos["dr-3"], {"car": {k: h.box(k, k, 2, 2) for k in range(7)}, "note": {0: "three"}}),
+        h.converted(infos["dr-1"], {"car": {2: h.box(9, 9, 9, 9)}, "note": {6: "late"}}),  # arrives late
+    ]
+
+
+@pytest.mark.parametrize("flush_rows", [1, 3, 7, 10])
+def test_flushing_in_small_chunks_gives_the_same_dataset_as_one_chunk(mem_url, monkeypatch, flush_rows: int) -> None:
+    rows = {"dr-0": 7, "dr-1": 7, "dr-gone": 7, "dr-2": 7, "dr-3": 7}
+    plan = h.plan(car="bbox", weather="radio", note="text", road="mask")
+    infos = _infos(rows)
+    snapshots = []
+    for flush in (10_000, flush_rows):
+        monkeypatch.setattr(annotations_module, "FLUSH_ROWS", flush)
+        ds = _frames(mem_url(), rows)
+        result = apply_annotations(ds, _mixed_stream(infos), plan, commit_message=f"flush {flush}")
+        assert (result.rows_written, result.rows_missing, result.data_rows) == (28, 0, 4)
+        assert result.labeled_rows == 3 + 2 + 7 + 7  # dr-0 rows 0,3,6; dr-1 rows 2,6; dr-2 and dr-3 every row
+        snapshots.append(_snapshot(ds))
+    assert snapshots[0] == snapshots[1]
+    one = snapshots[0]
+    assert one["car"][7 + 2] == [[9, 9, 9, 9]] and one["note"][7 + 6] == "late"  # the late data row landed
+    assert one["weather"][21 + 4] == [1] and one["road"][21 + 1] is not None
+    assert one["lb_meta/id"][14:21] == ["dr-gone"] * 7 and one["lb_meta/frame_number"][14:21] == list(range(1, 8))
+
+
+def test_rows_absent_from_the_converted_stream_are_emptied(mem_url, monkeypatch) -> None:
+    rows = {"dr-a": 4, "dr-gone": 5, "dr-b": 3}
+    ds = _frames(mem_url(), rows)
+    infos = _infos(rows)
+    plan = h.plan(car="bbox", note="text")
+    apply_annotations(ds, [h.converted(infos[d], {"car": {0: h.box(1, 1, 1, 1)}, "note": {1: d}}) for d in rows],
+                      plan, commit_message="all labeled")
+    assert not schema.is_empty(ds["car"][4]) and ds["note"][5] == "dr-gone"
+    monkeypatch.setattr(annotations_module, "FLUSH_ROWS", 2)
+    result = apply_annotations(ds, [h.converted(infos["dr-a"], {"car": {0: h.box(2, 2, 2, 2)}}),
+                                    h.converted(infos["dr-b"], {"note": {2: "b"}})], plan, commit_message="dr-gone left")
+    assert (result.rows_written, result.labeled_rows) == (7, 2)
+    assert all(schema.is_empty(ds["car"][i]) and schema.is_empty(ds["note"][i]) for i in range(4, 9))
+    assert list(ds["lb_meta/id"][4:9]) == ["dr-gone"] * 5 and list(ds["lb_meta/frame_number"][4:9]) == [1, 2, 3, 4, 5]
+    assert all(schema.is_empty(v) for v in ds["lb_meta/global_key"][4:9])
+    np.testing.assert_array_equal(ds["car"][0], [[2, 2, 2, 2]])
+    assert [schema.is_empty(v) for v in ds["note"][9:12]] == [True, True, False] and ds["note"][11] == "b"
+
+
+def test_one_slice_per_column_per_flush(mem_url, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = {f"dr-{i}": 5 for i in range(4)}  # 20 rows, flushed every 10
+    ds = _frames(mem_url(), rows)
+    infos = _infos(rows)
+    plan = h.plan(car="bbox", note="text")
+    writes: list[tuple[str, int, int]] = []
+    real = annotations_module._ColumnBuffer._write
+
+    def counting(self, ds_, start, stop, values):  # noqa: ANN001
+        assert len(values) == stop - start
+        writes.append((self.name, start, stop))
+        return real(self, ds_, start, stop, values)
+
+    monkeypatch.setattr(annotations_module._ColumnBuffer, "_write", counting)
+    monkeypatch.setattr(annotations_module, "FLUSH_ROWS", 10)
+    conv = [h.converted(infos[d], {"car": {k: h.box(k, i, 1, 1) for k in range(5)}}) for i, d in enumerate(rows)]
+    result = apply_annotations(ds, conv, plan, commit_message="chunks")
+    assert sorted(writes) == sorted((c, a, a + 10) for c in result.columns for a in (0, 10))
+    np.testing.assert_array_equal(ds["car"][3 * 5 + 4], [[4, 3, 1, 1]])
+
+    writes.clear()  # a gap (data row absent) and a data row longer than the window
+    infos = _infos({"dr-0": 5, "dr-1": 5, "dr-2": 5, "dr-3": 5})
+    monkeypatch.setattr(annotations_module, "FLUSH_ROWS", 4)
+    apply_annotations(ds, [h.converted(infos["dr-0"], {}), h.converted(infos["dr-3"], {"note": {4: "x"}})], plan,
+                      generate_metadata=False, commit_message="gap")
+    for column in ("car", "note"):
+        spans = sorted((a, b) for c, a, b in writes if c == column)
+        assert spans[0][0] == 0 and spans[-1][1] == 20 and all(b - a <= 4 for a, b in spans)
+        assert all(spans[i][1] == spans[i + 1][0] for i in range(len(spans) - 1))  # every row once, in order
+    assert ds["note"][19] == "x" and all(schema.is_empty(ds["car"][i]) for i in range(20))
