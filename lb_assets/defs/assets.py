@@ -9,6 +9,8 @@ and ``lb_assets.store`` (imported inside the functions so loading the definition
 # No `from __future__ import annotations` here: Dagster resolves Config and resource parameters from the
 # annotations at definition time.
 
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from lb_assets.defs.exports import export_path, refresh_export
 from lb_assets.defs.failures import step_errors
 from lb_assets.defs.labelbox_resource import LabelboxResource
 from lb_assets.defs.partitions import ensure_partitions, labelbox_projects
-from lb_assets.defs.preview import preview_markdown, render_preview, rows_table
+from lb_assets.defs.preview import human_size, legend_entries, preview_markdown, render_preview, rows_table
 from lb_assets.defs.projects import settings_for
 from lb_assets.defs.resources import PresignerResource, StorageResource
 from lb_assets.errors import ConfigError
@@ -69,8 +71,8 @@ def labelbox_annotation_project(
         metadata={
             "labelbox/project_id": result.project_id,
             "labelbox/dataset_id": result.dataset_id,
-            "data_rows": len(result.data_row_ids),
-            "files": len(config.files),
+            "labelbox/data_rows": len(result.data_row_ids),
+            "labelbox/files": len(config.files),
         }
     )
 
@@ -104,17 +106,15 @@ def labelbox_project_export(
             "labelbox/export_mode": outcome.mode,
             "labelbox/export_reason": outcome.reason,
             "labelbox/delta_data_rows": outcome.delta_rows,
-            "labelbox/max_last_activity_at": outcome.max_last_activity_at or "",
-            "data_rows": s.data_rows,
-            "labeled_rows": s.labeled_rows,
-            "labels": s.labels,
-            "workflow_status_counts": dg.MetadataValue.json(dict(s.workflow_counts)),
-            "exported_at": s.exported_at,
-            "bytes": s.bytes,
-            "sha256": s.sha256,
+            "labelbox/max_last_activity_at": outcome.max_last_activity_at or "(no activity yet)",
+            "labelbox/labeled_data_rows": s.labeled_rows,
+            "labelbox/labels": s.labels,
+            "labelbox/workflow_status_counts": dg.MetadataValue.json(dict(s.workflow_counts)),
+            "labelbox/exported_at": _timestamp(s.exported_at),
+            "labelbox/export_size": human_size(s.bytes),
+            "labelbox/export_sha256": s.sha256,
             "dagster/row_count": s.data_rows,
             "dagster/uri": str(export_path(storage.export_dir(pid))),
-            "path": dg.MetadataValue.path(str(export_path(storage.export_dir(pid)))),
         },
     )
 
@@ -159,32 +159,17 @@ def frame_dataset(
         check = checks.check_frame_counts(keys, infos)
         commit = result.commit_id or ds.version
     meta = dict(ds.metadata["labelbox_meta"]) if "labelbox_meta" in ds.metadata.keys() else {}
-    table = rows_table(
-        [
-            {
-                "data_row_id": i.data_row_id,
-                "global_key": i.global_key or "",
-                "media_type": str(i.media_type),
-                "rows": (i.frame_count or 0) if str(i.media_type).lower() == "video" else 1,
-                "size": f"{i.width}x{i.height}",
-                "workflow_status": i.workflow_status or "",
-            }
-            for i in infos[: pipeline.TABLE_ROWS]
-        ],
-        {"data_row_id": "string", "global_key": "string", "media_type": "string", "rows": "int", "size": "string",
-         "workflow_status": "string"},
-    )
     return dg.MaterializeResult(
         data_version=dg.DataVersion(commit),
         check_results=[check],
         metadata=_dataset_metadata(pid, path, ds, "main", commit)
         | {
-            "rows_added": result.rows_added,
-            "data_rows_added": result.data_rows_added,
-            "data_rows_skipped": result.data_rows_skipped,
-            "sources": len(meta.get("sources", [])) if isinstance(meta, dict) else 0,
-            "frame_storage": settings.frame_storage,
-            "data_rows": table,
+            "deeplake/rows_added": result.rows_added,
+            "deeplake/data_rows_added": result.data_rows_added,
+            "deeplake/data_rows_skipped": result.data_rows_skipped,
+            "deeplake/sources": len(meta.get("sources", [])) if isinstance(meta, dict) else 0,
+            "deeplake/frame_storage": settings.frame_storage,
+            "labelbox/data_rows": _data_rows_table(infos),
         },
     )
 
@@ -235,8 +220,8 @@ def annotated_branch(
         data_version=dg.DataVersion(commit),
         check_results=check_results,
         metadata=_dataset_metadata(pid, path, branch, BRANCH, commit)
-        | _annotation_metadata(result, tap, plan)
-        | _preview(context, branch, branch_keys, tap, plan),
+        | _preview(context, branch, branch_keys, tap)
+        | _annotation_metadata(result, tap, plan),
     )
 
 
@@ -323,49 +308,94 @@ def _media_type_from_meta(ds: Any) -> str | None:
 
 
 def _dataset_metadata(pid: str, path: str, ds: Any, branch: str, commit: str) -> dict[str, Any]:
+    """Where a dataset is (``dagster/uri``, redacted), which commit and branch, its rows, columns and size."""
     size = pipeline.dataset_size(path)
     meta: dict[str, Any] = {
         "labelbox/project_id": pid,
-        "deeplake/path": redact_url(path),
         "deeplake/branch": branch,
         "deeplake/commit_id": commit,
         "dagster/row_count": len(ds),
         "dagster/uri": redact_url(path),
-        "columns": dg.MetadataValue.json(sorted(c.name for c in ds.schema.columns)),
+        "deeplake/columns": columns_text(c.name for c in ds.schema.columns),
     }
     if size is not None:
-        meta["deeplake/size_bytes"] = size
+        meta["deeplake/size"] = human_size(size)
     return meta
+
+
+def columns_text(names: Iterable[str]) -> str:
+    """Sorted column names, comma-separated; the ``lb_meta/*`` columns are counted, not listed."""
+    names = sorted(names)
+    meta = [n for n in names if n.startswith("lb_meta/")]
+    text = ", ".join(n for n in names if not n.startswith("lb_meta/"))
+    return f"{text} + {len(meta)} lb_meta/* columns" if meta else text
+
+
+def _timestamp(iso: str) -> Any:
+    """An ISO 8601 time as ``MetadataValue.timestamp`` (shown in the UI's time zone); text if unparsable."""
+    try:
+        return dg.MetadataValue.timestamp(datetime.fromisoformat(iso.replace("Z", "+00:00")))
+    except (ValueError, TypeError, AttributeError):
+        return iso
+
+
+def _data_rows_table(infos: list[Any]) -> dg.MetadataValue:
+    """The first data rows of the export: id, global key, frames (1 per image), resolution, workflow status."""
+    return rows_table(
+        [
+            {
+                "data_row_id": i.data_row_id,
+                "global_key": i.global_key or "",
+                "frames": (i.frame_count or 0) if str(i.media_type).lower() == "video" else 1,
+                "resolution": f"{i.width}x{i.height}",
+                "workflow_status": i.workflow_status or "",
+            }
+            for i in infos[: pipeline.TABLE_ROWS]
+        ],
+        {"data_row_id": "string", "global_key": "string", "frames": "int", "resolution": "string",
+         "workflow_status": "string"},
+    )
 
 
 def _annotation_metadata(result: Any, tap: pipeline.ConversionTap, plan: Any) -> dict[str, Any]:
     return {
-        "annotation_columns": dg.MetadataValue.json(
+        "deeplake/annotation_columns": dg.MetadataValue.json(
             {name: spec.kind for name, spec in plan.columns.items()}
         ),
-        "rows_written": result.rows_written,
-        "labeled_rows": result.labeled_rows,
-        "labeled_data_rows": tap.labeled_data_rows,
-        "data_rows": tap.data_rows,
-        "skipped_unknown": dg.MetadataValue.json(dict(tap.skipped)),
-        "rows": rows_table(
+        "deeplake/rows_written": result.rows_written,
+        "labelbox/labeled_rows": result.labeled_rows,
+        "labelbox/labeled_data_rows": tap.labeled_data_rows,
+        "labelbox/data_rows": tap.data_rows,
+        "labelbox/skipped_unknown_tools": dg.MetadataValue.json(dict(tap.skipped)),
+        "deeplake/sample_rows": rows_table(
             tap.table,
             {"row_key": "string", "global_key": "string", "workflow_status": "string", "annotations": "string"},
         ),
     }
 
 
-def _preview(
-    context: dg.AssetExecutionContext, ds: Any, keys: list[str], tap: pipeline.ConversionTap, plan: Any
-) -> dict[str, Any]:
+def _preview(context: dg.AssetExecutionContext, ds: Any, keys: list[str], tap: pipeline.ConversionTap) -> dict[str, Any]:
+    """``deeplake/preview``: the frame with the most kinds of drawable annotations, drawn, with a legend."""
     best = tap.picker.best
     if best.row_key is None or best.row_key not in keys:
         return {}
-    column = "frames" if "frames" in {c.name for c in ds.schema.columns} else "image"
+    names = {c.name for c in ds.schema.columns}
+    column = "frames" if "frames" in names else "image"
+    index = keys.index(best.row_key)
     try:
-        image = ds[column][keys.index(best.row_key)]
+        image = ds[column][index]
         png = render_preview(image, best.values, tap.kinds)
+        global_key = str(ds["lb_meta/global_key"][index]) if "lb_meta/global_key" in names else ""
     except (KeyError, ValueError, TypeError, OSError) as exc:
         context.log.warning(f"No preview picture: {type(exc).__name__}: {exc}")
         return {}
-    return {"preview": preview_markdown(png, f"row {best.row_key}")}
+    legend = legend_entries(best.values, tap.kinds)
+    return {"deeplake/preview": preview_markdown(png, preview_caption(best.row_key, global_key), legend)}
+
+
+def preview_caption(row_key: str, global_key: str = "") -> str:
+    """``"Frame 5 of clip.mp4 (row_key abc:5)"`` for video rows, ``"street.jpg (row_key abc:0)"`` for images."""
+    data_row, _, frame = row_key.rpartition(":")
+    name = global_key or data_row or row_key
+    what = f"Frame {frame} of {name}" if frame not in ("", "0") else name
+    return f"{what} (row_key {row_key})"

@@ -85,16 +85,19 @@ def check_branch_contains_main(main_keys: Iterable[str], branch_keys: Iterable[s
 
 def check_coverage(labeled_rows: int, rows: int, labeled_data_rows: int, data_rows: int) -> dg.AssetCheckResult:
     """Warn when no row is labeled; always report the coverage."""
+    share = labeled_rows / rows if rows else 0.0
     return dg.AssetCheckResult(
         check_name=COVERAGE,
         passed=labeled_rows > 0,
         severity=dg.AssetCheckSeverity.WARN,
+        description=f"{labeled_rows} of {rows} rows labeled ({share:.0%}), "
+        f"{labeled_data_rows} of {data_rows} data rows",
         metadata={
             "labeled_rows": labeled_rows,
             "rows_without_labels": rows - labeled_rows,
             "labeled_data_rows": labeled_data_rows,
             "data_rows_without_labels": data_rows - labeled_data_rows,
-            "coverage": dg.MetadataValue.float(round(labeled_rows / rows, 4) if rows else 0.0),
+            "coverage": dg.MetadataValue.float(round(share, 4)),
         },
     )
 

@@ -29,7 +29,7 @@ def test_upload_creates_project_and_partition(lb_sandbox_env, tmp_path: Path, in
     assert result.success
     meta = result.asset_materializations_for_node("labelbox_annotation_project")[0].metadata
     pid = meta["labelbox/project_id"].value
-    assert meta["data_rows"].value == 2 and meta["labelbox/dataset_id"].value
+    assert meta["labelbox/data_rows"].value == 2 and meta["labelbox/dataset_id"].value
     assert pid in instance.get_dynamic_partitions(LABELBOX_PROJECTS)
     assert len(lb_sandbox_env.data_row_ids(pid)) == 2  # batched into the project: exportable
 

@@ -1,6 +1,7 @@
 """The whole graph materialized for the demo video and image projects against the sandbox."""
 
 import json
+import os
 
 import dagster as dg
 import pytest
@@ -31,9 +32,9 @@ def test_materialize_demo_project(demo_env, instance: dg.DagsterInstance, kind: 
     # export: every data row of the project, with counts and where it is stored
     export = meta["labelbox_project_export"]
     data_rows = demo_env.data_row_ids(pid)
-    assert export["data_rows"] == len(data_rows) and export["labelbox/project_id"] == pid
+    assert export["dagster/row_count"] == len(data_rows) and export["labelbox/project_id"] == pid
     assert export["labelbox/export_mode"] == "full"
-    assert sum(export["workflow_status_counts"].values()) == len(data_rows)
+    assert sum(export["labelbox/workflow_status_counts"].values()) == len(data_rows)
     file = export_path(StorageResource().export_dir(pid))
     assert export["dagster/uri"] == str(file)
     assert {json.loads(line)["data_row"]["id"] for line in file.read_text().splitlines()} == set(data_rows)
@@ -45,7 +46,7 @@ def test_materialize_demo_project(demo_env, instance: dg.DagsterInstance, kind: 
         assert all(k.endswith(":0") for k in keys) and len(keys) == len(data_rows)
 
     # main has no annotation column; the branch and the annotation dataset have them all
-    annotation_columns = set(meta["annotated_branch"]["annotation_columns"])
+    annotation_columns = set(meta["annotated_branch"]["deeplake/annotation_columns"])
     assert annotation_columns and not annotation_columns & columns(frames)
     assert annotation_columns <= columns(branch) and annotation_columns <= columns(ann)
     assert list(branch["row_key"][:]) == keys and list(ann["row_key"][:]) == keys
@@ -57,15 +58,21 @@ def test_materialize_demo_project(demo_env, instance: dg.DagsterInstance, kind: 
     assert meta["annotated_branch"]["deeplake/commit_id"] == branch.version
     assert meta["annotated_branch"]["deeplake/branch"] == "labelbox"
     assert meta["annotation_dataset"]["deeplake/commit_id"] == ann.version
-    assert meta["annotation_dataset"]["deeplake/path"] == StorageResource().annotations_path(pid)
-    assert meta["annotated_branch"]["preview"].startswith("![row ")
-    assert "data:image/png;base64," in meta["annotated_branch"]["preview"]
-    assert meta["annotated_branch"]["rows"].records
-    assert meta["annotated_branch"]["labeled_rows"] > 0
+    assert meta["annotation_dataset"]["dagster/uri"] == StorageResource().annotations_path(pid)
+    preview = meta["annotated_branch"]["deeplake/preview"]
+    assert preview.startswith("![") and "data:image/png;base64," in preview and "(row_key " in preview
+    assert meta["annotated_branch"]["deeplake/sample_rows"].records
+    assert meta["annotated_branch"]["labelbox/labeled_rows"] > 0
+
+    # every key is namespaced (labelbox/, deeplake/, dagster/) and no value carries the API key
+    api_key = os.environ["LABELBOX_API_KEY"]
+    for asset, entries in meta.items():
+        assert all(k.split("/", 1)[0] in {"labelbox", "deeplake", "dagster"} for k in entries), (asset, list(entries))
+        assert not any(api_key in str(v) for v in entries.values()), asset
 
     # data versions: the export's is its sha256, the datasets' their commit ids
     export_record = instance.get_latest_materialization_event(dg.AssetKey("labelbox_project_export"))
-    assert export_record.asset_materialization.tags["dagster/data_version"] == export["sha256"]
+    assert export_record.asset_materialization.tags["dagster/data_version"] == export["labelbox/export_sha256"]
 
 
 def test_image_values_match_demo_truth(demo_env, instance: dg.DagsterInstance) -> None:

@@ -117,7 +117,7 @@ def test_ui_graph_materialization_and_sensor(demo_env, dagster_dev: str) -> None
     mat = _gql(url, MATERIALIZATION, key={"path": ["annotated_branch"]})["assetOrError"]["assetMaterializations"][0]
     assert mat["partition"] == pid
     labels = {e["label"] for e in mat["metadataEntries"]}
-    assert {"deeplake/commit_id", "deeplake/branch", "preview", "rows"} <= labels
+    assert {"deeplake/commit_id", "deeplake/branch", "deeplake/preview", "deeplake/sample_rows"} <= labels
 
     sensor = {**SEL, "sensorName": "labeling_completion_sensor"}
     ticks = _wait(lambda: _gql(url, SENSOR, s=sensor)["sensorOrError"]["sensorState"]["ticks"], 30, "a sensor tick")

@@ -41,7 +41,7 @@ def test_refresh_after_label_edits_and_deletes(demo_env, instance: dg.DagsterIns
     assert result.success
     meta = materializations(result)
     assert meta["labelbox_project_export"]["labelbox/export_mode"] == "incremental"
-    names = sorted(meta["annotated_branch"]["annotation_columns"])
+    names = sorted(meta["annotated_branch"]["deeplake/annotation_columns"])
 
     frames, branch, ann = open_datasets(pid)
     assert branch.version != old_commit and ann.version != old_ann_commit
