@@ -1,6 +1,9 @@
-"""Stream-decode videos with PyAV into bounded (N, H, W, 3) uint8 batches, and check frame counts.
+"""Stream-decode videos with PyAV, and check frame counts.
 
-Decoding never loads the whole video: one batch of frames (plus ffmpeg's buffers) is in memory.
+:func:`iter_video_frames` yields bounded ``(N, H, W, 3)`` uint8 batches; :func:`iter_frames` single RGB
+frames; :func:`iter_decoded` PyAV frames for pipelines that convert (:func:`frame_to_rgb`, thread-safe)
+and encode on other threads. Decoding never loads the whole video: one batch of frames (plus ffmpeg's
+buffers) is in memory.
 Decode errors are never swallowed, and a video that decodes to zero frames is an error: both are
 how Deep Lake's integration loses videos silently (defects D2, D5).
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ from typing import IO, Literal, get_args
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from lb_assets.errors import FrameCountMismatchError, MediaError
 from lb_assets.media.fetch import ffmpeg_options, safe_cause
@@ -140,18 +145,51 @@ def probe_video(
 
 
 def _decoded_frames(
-    source: VideoSource, headers: Mapping[str, str] | None, timeout: float, open_retries: int
-) -> Iterator[np.ndarray]:
-    """Yield each frame as an (H, W, 3) uint8 rgb24 array; errors become MediaError."""
+    source: VideoSource,
+    headers: Mapping[str, str] | None,
+    timeout: float,
+    open_retries: int,
+    decoder_threads: int | None = None,
+) -> Iterator[av.VideoFrame]:
+    """Yield each decoded frame (PyAV ``VideoFrame``, decoder pixel format); errors become MediaError."""
     url = source if isinstance(source, str) else ""
     with _open(source, headers, timeout, open_retries) as container:
         if not container.streams.video:
             raise MediaError(f"video {_describe(source)} has no video stream")
+        stream = container.streams.video[0]
+        if decoder_threads is not None:
+            stream.codec_context.thread_count = decoder_threads
         try:
-            for frame in container.decode(video=0):
-                yield frame.to_ndarray(format="rgb24")
+            yield from container.decode(stream)
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise MediaError(f"decoding video {_describe(source)} failed: {safe_cause(exc, url, headers)}") from None
+
+
+_LOCAL = threading.local()
+
+
+def frame_to_rgb(frame: av.VideoFrame, source: VideoSource | None = None) -> np.ndarray:
+    """Convert a decoded frame to an ``(H, W, 3)`` uint8 RGB array (as ``to_ndarray(format="rgb24")``).
+
+    Thread-safe: each thread keeps its own reformatter, so frames (even one frame object) may be
+    converted on several threads at once; the conversion releases the GIL. The array is a view of
+    a fresh rgb24 frame (no further copy) that the caller may keep.
+
+    Args:
+        frame: A frame from :func:`iter_decoded`.
+        source: The video, only for error messages (redacted).
+
+    Raises:
+        MediaError: The conversion failed.
+    """
+    reformatter = getattr(_LOCAL, "reformatter", None)
+    if reformatter is None:
+        reformatter = _LOCAL.reformatter = VideoReformatter()
+    try:
+        return reformatter.reformat(frame, format="rgb24").to_ndarray()
+    except (av.FFmpegError, ValueError) as exc:
+        where = _describe(source) if source is not None else "frame"
+        raise MediaError(f"converting a frame of video {where} to RGB failed: {type(exc).__name__}: {exc}") from None
 
 
 def _batches(frames: Iterator[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
@@ -175,6 +213,117 @@ def _batches(frames: Iterator[np.ndarray], batch_size: int) -> Iterator[np.ndarr
         yield buf[:n]
 
 
+def _check_args(source: VideoSource, expected_frames: int | None, frame_count_policy: str) -> None:
+    if frame_count_policy not in get_args(FrameCountPolicy):
+        raise MediaError(f"frame_count_policy must be one of {get_args(FrameCountPolicy)}, got {frame_count_policy!r}")
+    if expected_frames is not None and expected_frames < 1:
+        raise MediaError(f"expected_frames must be >= 1 for video {_describe(source)}, got {expected_frames}")
+
+
+class _Counted:
+    """Decoded frames with the truncate policy applied, counted; `tail` then pads or raises (D5)."""
+
+    def __init__(self, source: VideoSource, headers: Mapping[str, str] | None, expected_frames: int | None,
+                 timeout: float, frame_count_policy: str, open_retries: int,
+                 decoder_threads: int | None = None) -> None:
+        _check_args(source, expected_frames, frame_count_policy)
+        self.source = source
+        self.expected = expected_frames
+        self.policy = frame_count_policy
+        self.frames = _decoded_frames(source, headers, timeout, open_retries, decoder_threads)
+        self.decoded = 0
+        self.last: av.VideoFrame | None = None
+
+    def __iter__(self) -> Iterator[av.VideoFrame]:
+        try:
+            for frame in self.frames:
+                if self.expected is not None and self.policy == "truncate" and self.decoded >= self.expected:
+                    logger.warning(
+                        "video %s has more than the expected %d frames; truncating (frame_count_policy='truncate')",
+                        _describe(self.source),
+                        self.expected,
+                    )
+                    break
+                self.decoded += 1
+                self.last = frame
+                yield frame
+        finally:
+            self.frames.close()  # closes the container now, also when the consumer stops early
+
+    def padding(self) -> int:
+        """Frames to pad after the last decoded one (0 when none); raises when the count is wrong."""
+        if self.decoded == 0:
+            raise MediaError(
+                f"video {_describe(self.source)} decoded to 0 frames"
+                + (f" (expected {self.expected})" if self.expected is not None else "")
+            )
+        if self.expected is None or self.decoded == self.expected:
+            return 0
+        if self.decoded < self.expected and self.policy == "pad":
+            missing = self.expected - self.decoded
+            logger.warning(
+                "video %s decoded %d frames, expected %d; padding %d copies of the last frame "
+                "(frame_count_policy='pad')",
+                _describe(self.source),
+                self.decoded,
+                self.expected,
+                missing,
+            )
+            return missing
+        raise FrameCountMismatchError(
+            f"video {_describe(self.source)} decoded {self.decoded} frames but Labelbox's frame_count is "
+            f"{self.expected} (frame_count_policy={self.policy!r})"
+        )
+
+
+def iter_decoded(
+    source: VideoSource,
+    headers: Mapping[str, str] | None = None,
+    expected_frames: int | None = None,
+    timeout: float = 30.0,
+    frame_count_policy: FrameCountPolicy = "fail",
+    open_retries: int = 2,
+    decoder_threads: int | None = None,
+) -> Iterator[av.VideoFrame]:
+    """Decode a video frame by frame, with the frame-count check, leaving RGB conversion to the caller.
+
+    For pipelines that convert (:func:`frame_to_rgb`) and encode frames on other threads while this
+    one keeps decoding. Arguments, checks and errors are those of :func:`iter_video_frames` (see the
+    module doc for the policies); a ``"pad"`` policy yields the last decoded frame object again for
+    each missing frame. ``decoder_threads`` sets the decoder's own threads (``None``: ffmpeg's
+    default, one per CPU; ``1`` leaves the other cores to the caller's converters and encoders).
+
+    Yields:
+        PyAV ``VideoFrame`` objects in the decoder's pixel format, in frame order.
+
+    Raises:
+        MediaError: Open or decode failure (cause included, redacted), or zero frames decoded.
+        FrameCountMismatchError: Decoded count differs from ``expected_frames`` and the policy does
+            not cover it (raised after the last frame, so before anything is committed downstream).
+    """
+    counted = _Counted(source, headers, expected_frames, timeout, frame_count_policy, open_retries, decoder_threads)
+    yield from counted
+    missing = counted.padding()
+    for _ in range(missing):
+        yield counted.last  # type: ignore[misc]
+
+
+def iter_frames(
+    source: VideoSource,
+    headers: Mapping[str, str] | None = None,
+    expected_frames: int | None = None,
+    timeout: float = 30.0,
+    frame_count_policy: FrameCountPolicy = "fail",
+    open_retries: int = 2,
+) -> Iterator[np.ndarray]:
+    """Decode a video into single ``(H, W, 3)`` uint8 RGB frames, streaming, never holding a batch.
+
+    :func:`iter_decoded` with :func:`frame_to_rgb` applied; same arguments, checks and errors.
+    """
+    for frame in iter_decoded(source, headers, expected_frames, timeout, frame_count_policy, open_retries):
+        yield frame_to_rgb(frame, source)
+
+
 def iter_video_frames(
     source: VideoSource,
     headers: Mapping[str, str] | None = None,
@@ -190,7 +339,9 @@ def iter_video_frames(
         source: Local path, http(s) URL (use :meth:`MediaFetcher.open_url` first) or binary file object.
         headers: HTTP headers for remote sources; they reach ffmpeg as a ``"K: V\\r\\n"`` block.
         batch_size: Maximum frames per yielded batch. A frame of a different size (resolution
-            change mid-stream) starts a new batch.
+            change mid-stream) starts a new batch. Every batch is a fresh ``batch_size x H x W x 3``
+            allocation (276 MB for 100 frames at 720p): to write frames somewhere, prefer
+            :func:`iter_frames` (one frame at a time, no copy) or small batches.
         expected_frames: Labelbox's frame count; checked after the last frame (see module doc).
         timeout: Open/read timeout in seconds.
         frame_count_policy: ``"fail"``, ``"pad"`` or ``"truncate"`` (see module doc).
@@ -207,56 +358,11 @@ def iter_video_frames(
     """
     if batch_size < 1:
         raise MediaError(f"batch_size must be >= 1, got {batch_size}")
-    if frame_count_policy not in get_args(FrameCountPolicy):
-        raise MediaError(f"frame_count_policy must be one of {get_args(FrameCountPolicy)}, got {frame_count_policy!r}")
-    if expected_frames is not None and expected_frames < 1:
-        raise MediaError(f"expected_frames must be >= 1 for video {_describe(source)}, got {expected_frames}")
-
-    frames = _decoded_frames(source, headers, timeout, open_retries)
-    truncating = expected_frames is not None and frame_count_policy == "truncate"
-    decoded = 0
-    last: np.ndarray | None = None
-
-    def counted() -> Iterator[np.ndarray]:
-        nonlocal decoded, last
-        for frame in frames:
-            if truncating and decoded >= expected_frames:  # type: ignore[operator]
-                logger.warning(
-                    "video %s has more than the expected %d frames; truncating (frame_count_policy='truncate')",
-                    _describe(source),
-                    expected_frames,
-                )
-                frames.close()
-                return
-            decoded += 1
-            last = frame
-            yield frame
-
-    yield from _batches(counted(), batch_size)
-
-    if decoded == 0:
-        raise MediaError(
-            f"video {_describe(source)} decoded to 0 frames"
-            + (f" (expected {expected_frames})" if expected_frames is not None else "")
-        )
-    if expected_frames is None or decoded == expected_frames:
-        return
-    if decoded < expected_frames and frame_count_policy == "pad":
-        missing = expected_frames - decoded
-        logger.warning(
-            "video %s decoded %d frames, expected %d; padding %d copies of the last frame (frame_count_policy='pad')",
-            _describe(source),
-            decoded,
-            expected_frames,
-            missing,
-        )
-        assert last is not None
-        while missing > 0:
-            n = min(batch_size, missing)
-            yield np.repeat(last[np.newaxis], n, axis=0)
-            missing -= n
-        return
-    raise FrameCountMismatchError(
-        f"video {_describe(source)} decoded {decoded} frames but Labelbox's frame_count is {expected_frames} "
-        f"(frame_count_policy={frame_count_policy!r})"
-    )
+    counted = _Counted(source, headers, expected_frames, timeout, frame_count_policy, open_retries)
+    yield from _batches((frame_to_rgb(frame, source) for frame in counted), batch_size)
+    missing = counted.padding()
+    last = frame_to_rgb(counted.last, source) if missing else None  # type: ignore[arg-type]
+    while missing > 0:
+        n = min(batch_size, missing)
+        yield np.repeat(last[np.newaxis], n, axis=0)  # type: ignore[index]
+        missing -= n

@@ -147,3 +147,30 @@ def test_remote_open_is_retried_on_transient_errors(media_server: FileServer, vi
     with pytest.raises(MediaError, match="after 1 attempt"):
         media_server.add("down.mp4", video12, "video/mp4", fail_times=5, fail_status=status)
         list(iter_video_frames(f"{media_server.base_url}/files/down.mp4", timeout=5, open_retries=0))
+
+
+def test_iter_frames_yields_single_frames_equal_to_the_batches(video12_file: Path) -> None:
+    from lb_assets.media.video import iter_frames
+
+    frames = list(iter_frames(str(video12_file), expected_frames=12))
+    batched = np.concatenate(list(iter_video_frames(str(video12_file), batch_size=5, expected_frames=12)))
+    assert len(frames) == 12 and all(f.shape == (48, 64, 3) and f.dtype == np.uint8 for f in frames)
+    assert np.array_equal(np.stack(frames), batched)
+
+
+def test_iter_decoded_checks_counts_and_converts_on_other_threads(video12_file: Path, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lb_assets.media.video import frame_to_rgb, iter_decoded
+
+    raw = list(iter_decoded(str(video12_file), expected_frames=12, decoder_threads=1))
+    with ThreadPoolExecutor(2) as pool:
+        converted = list(pool.map(frame_to_rgb, raw))
+    assert np.array_equal(np.stack(converted), np.concatenate(list(iter_video_frames(str(video12_file)))))
+    with pytest.raises(FrameCountMismatchError, match="decoded 12 frames .* frame_count is 13"):
+        list(iter_decoded(str(video12_file), expected_frames=13))
+    path = tmp_path / "short.mp4"
+    path.write_bytes(make_video(10))
+    padded = list(iter_decoded(str(path), expected_frames=12, frame_count_policy="pad"))
+    assert len(padded) == 12 and padded[-1] is padded[9]
+    assert len(list(iter_decoded(str(video12_file), expected_frames=5, frame_count_policy="truncate"))) == 5

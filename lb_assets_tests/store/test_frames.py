@@ -122,3 +122,69 @@ def test_png_storage_with_jpeg_then_png_sources(tmp_path: Path, mem_url) -> None
     build_frame_dataset(ds, infos, h.fetcher(tmp_path), storage="png")
     assert read_row_keys(ds) == ["im-j:0", "im-p:0"]
     assert int(np.asarray(ds["image"][1]).mean()) == 200
+
+
+def _decoded(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def test_png_frames_read_back_exactly_as_decoded(tmp_path: Path, mem_url) -> None:
+    infos = _videos(tmp_path)
+    ds = open_or_create(mem_url("frames"))
+    result = build_frame_dataset(ds, infos, h.fetcher(tmp_path), storage="png", batch_size=2)
+    assert result.rows_added == 8 and read_row_keys(ds)[4:6] == ["dr-a:5", "dr-b:1"]
+    decoded = _decoded(Path(infos[0].row_data)) + _decoded(Path(infos[1].row_data))
+    for i, frame in enumerate(decoded):
+        assert np.array_equal(np.asarray(ds["frames"][i]), frame)
+
+
+def test_jpeg_frames_are_what_deeplake_itself_stores(tmp_path: Path, mem_url) -> None:
+    import deeplake
+
+    infos = _videos(tmp_path)[:1]
+    ds = open_or_create(mem_url("frames"))
+    build_frame_dataset(ds, infos, h.fetcher(tmp_path))
+    ref = deeplake.create(mem_url("ref"))
+    ref.add_column("frames", deeplake.types.Image(sample_compression="jpg"))
+    ref.append({"frames": _decoded(Path(infos[0].row_data))})
+    assert [ds["frames"].get_bytes(i) for i in range(5)] == [ref["frames"].get_bytes(i) for i in range(5)]
+
+
+def test_long_videos_append_in_bounded_batches_with_progress(tmp_path: Path, mem_url) -> None:
+    from lb_assets.store import frames as frames_mod
+
+    long = h.info("dr-l", h.write_video(tmp_path / "l.mp4", 70), frame_count=70)
+    for storage in ("jpeg", "png"):
+        ds = open_or_create(mem_url("frames"))
+        events: list[dict] = []
+        build_frame_dataset(ds, [long], h.fetcher(tmp_path), storage=storage, progress=events.append)
+        written = [e["frames"] for e in events if e["event"] == "frames_written"]
+        assert written == [32, 64, 70]  # batch_size 100 is capped at MAX_FRAME_BATCH
+        assert frames_mod.MAX_FRAME_BATCH == 32 and len(ds) == 70
+        assert list(ds["frame_idx"][0:70]) == list(range(70)) and read_row_keys(ds)[-1] == "dr-l:70"
+        assert events.index(next(e for e in events if e["event"] == "video_done")) == 3
+
+
+def test_frame_count_mismatch_after_background_appends_rolls_back(tmp_path: Path, mem_url) -> None:
+    long = h.info("dr-l", h.write_video(tmp_path / "l.mp4", 70), frame_count=71)
+    for storage in ("jpeg", "png"):
+        ds = open_or_create(mem_url("frames"))
+        with pytest.raises(FrameCountMismatchError, match="dr-l.*decoded 70 frames.*71"):
+            build_frame_dataset(ds, [long], h.fetcher(tmp_path), storage=storage)
+        assert len(ds) == 0  # 70 frames were appended (in 3 appends), then rolled back
+
+
+def test_png_storage_stores_decoded_images_losslessly(tmp_path: Path, mem_url) -> None:
+    from lb_assets.media.image import load_image
+
+    rng = np.random.default_rng(1)
+    noisy = tmp_path / "noisy.jpg"
+    from PIL import Image
+
+    Image.fromarray(rng.integers(0, 256, size=(h.H, h.W, 3), dtype=np.uint8)).save(noisy, quality=90)
+    ds = open_or_create(mem_url("images"))
+    build_frame_dataset(ds, [h.info("im-n", noisy, "image")], h.fetcher(tmp_path), storage="png")
+    assert np.array_equal(np.asarray(ds["image"][0]), load_image(noisy.read_bytes()))
