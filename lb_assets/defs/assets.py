@@ -201,13 +201,9 @@ def annotated_branch(
     pid = context.partition_key
     path = storage.frames_path(pid)
     with step_errors("annotated_branch", pid, (labelbox.api_key, *_secrets(presigner))):
-        export_file = _require_export(storage, pid)
         main = _open_existing(path, storage, pid)
-        settings, plan = _plan(labelbox, export_file, pid, config, main)
+        plan, tap, rows = _converted_rows(context, config, labelbox, storage, presigner, main)
         branch = ensure_branch(main, BRANCH)
-        tap = pipeline.ConversionTap(plan, context.log, pid)
-        masks = pipeline.FetcherMaskSource(presigner.mask_fetcher(labelbox.api_key))
-        rows = tap.wrap(pipeline.iter_converted(export_file, pid, plan, settings, masks))
         result = apply_annotations(branch, rows, plan, commit_message=f"Labelbox annotations of project {pid}")
         main_keys, branch_keys = pipeline.row_keys(main), pipeline.row_keys(branch)
         commit = result.commit_id or branch.version
@@ -252,12 +248,8 @@ def annotation_dataset(
     pid = context.partition_key
     path = storage.annotations_path(pid)
     with step_errors("annotation_dataset", pid, (labelbox.api_key, *_secrets(presigner))):
-        export_file = _require_export(storage, pid)
         frames = _open_existing(storage.frames_path(pid), storage, pid)
-        settings, plan = _plan(labelbox, export_file, pid, config, frames)
-        tap = pipeline.ConversionTap(plan, context.log, pid)
-        masks = pipeline.FetcherMaskSource(presigner.mask_fetcher(labelbox.api_key))
-        rows = tap.wrap(pipeline.iter_converted(export_file, pid, plan, settings, masks))
+        plan, tap, rows = _converted_rows(context, config, labelbox, storage, presigner, frames)
         result = write_annotation_dataset(path, frames, rows, plan)
         ann = open_or_create(path, **storage.open_kwargs())
         check = checks.check_union_compatible(frames, ann)
@@ -291,6 +283,23 @@ def _open_existing(path: str, storage: StorageResource, pid: str) -> Any:
     if len(ds) == 0:
         raise ConfigError(f"Project {pid}: the frame dataset {redact_url(path)} is empty; materialize frame_dataset first")
     return ds
+
+
+def _converted_rows(
+    context: dg.AssetExecutionContext,
+    config: AnnotationsConfig,
+    labelbox: LabelboxResource,
+    storage: StorageResource,
+    presigner: PresignerResource,
+    frames: Any,
+) -> tuple[Any, pipeline.ConversionTap, Any]:
+    """The ontology plan, a progress/coverage tap, and the lazily converted rows of the partition's export."""
+    pid = context.partition_key
+    export_file = _require_export(storage, pid)
+    settings, plan = _plan(labelbox, export_file, pid, config, frames)
+    tap = pipeline.ConversionTap(plan, context.log, pid)
+    masks = pipeline.FetcherMaskSource(presigner.mask_fetcher(labelbox.api_key))
+    return plan, tap, tap.wrap(pipeline.iter_converted(export_file, pid, plan, settings, masks))
 
 
 def _plan(labelbox: LabelboxResource, export_file: Path, pid: str, config: AnnotationsConfig, frames: Any) -> tuple[Any, Any]:
