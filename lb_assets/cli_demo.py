@@ -153,6 +153,7 @@ def run_dev(ns: argparse.Namespace | None = None) -> int:
     """``lb-assets dev``: sandbox + labeling on a timer + ``dagster dev``, until Ctrl-C."""
     from lb_assets.sandbox.demo import advance_labeling
 
+    _interrupt_on_signals()
     output = Path(_opt(ns, "output", DEFAULT_OUTPUT)).resolve()
     every = float(_opt(ns, "advance_every", 60.0))
     port = int(_opt(ns, "port", 3000))
@@ -176,6 +177,20 @@ def run_dev(ns: argparse.Namespace | None = None) -> int:
             stop.set()
             if proc.poll() is None:
                 stop_process_group(proc)
+
+
+def _interrupt_on_signals() -> None:
+    """Make SIGINT and SIGTERM stop ``run_dev`` cleanly, even when started in the background.
+
+    A shell starts background jobs with SIGINT ignored (Python then installs no KeyboardInterrupt handler),
+    and service managers stop with SIGTERM: both become KeyboardInterrupt, which shuts dagster dev down.
+    """
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def stop_process_group(proc: subprocess.Popen, timeout: float = 30.0) -> int:
