@@ -407,8 +407,9 @@ def _check_dataset(ds: Any, project_id: str, media_type: str, fail_on_error: boo
         problems.append("it has no row_key column")
     if problems:
         message = f"project {project_id}: the dataset does not match the project: " + "; ".join(problems)
-        if fail_on_error or schema.column_type(ds, schema.ROW_KEY) is None:
-            raise IncompatibleDatasetsError(message)
+        other_project = bool(meta.get("project_id")) and meta.get("project_id") != project_id
+        if fail_on_error or other_project or schema.column_type(ds, schema.ROW_KEY) is None:
+            raise IncompatibleDatasetsError(message)  # a full rewrite would empty another project's labels
         logger.warning(message)
 
 

@@ -373,7 +373,7 @@ def test_d20_raw_names_that_collide_as_column_paths_clash() -> None:
 def test_d21_converter_refuses_a_dataset_that_does_not_match(lb_demo_sandbox, lb_sandbox_env, tmp_path,
                                                              caplog) -> None:
     """D21: the seed's validation failures are non-fatal, so conversion runs against a mismatched dataset;
-    ours refuses a dataset without row keys, and another project's dataset when fail_on_error is set."""
+    ours refuses a dataset without row keys, and another project's dataset."""
     from lb_assets.integrations import (
         converter_for_image_project_with_id, converter_for_video_project_with_id,
         create_dataset_from_image_annotation_project,
@@ -387,11 +387,11 @@ def test_d21_converter_refuses_a_dataset_that_does_not_match(lb_demo_sandbox, lb
     images, _ = create_dataset_from_image_annotation_project(str(tmp_path / "images"), image_pid, API_KEY)
     with pytest.raises(IncompatibleDatasetsError, match=video_pid):
         converter_for_video_project_with_id(video_pid, lambda _n: images, API_KEY, fail_on_error=True)
-    with caplog.at_level(logging.WARNING):
-        converter = converter_for_video_project_with_id(video_pid, lambda _n: images, API_KEY)
-    assert converter is not None and "does not match" in caplog.text
-    result = converter.dataset_with_applied_annotations()
-    assert result is images and converter.last_result.rows_written == 0  # no video key matches an image row
+    # another project's dataset is refused even without fail_on_error: a full rewrite would empty its labels
+    version = images.version
+    with pytest.raises(IncompatibleDatasetsError, match=f"project_id is '{image_pid}'"):
+        converter_for_video_project_with_id(video_pid, lambda _n: images, API_KEY)
+    assert images.version == version
     ok = converter_for_image_project_with_id(image_pid, lambda _n: images, API_KEY, fail_on_error=True)
     assert ok is not None
 

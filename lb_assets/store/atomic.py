@@ -1,6 +1,6 @@
 """All-or-nothing writes to a Deep Lake dataset, and commits.
 
-Mechanism (verified in deeplake 4.7.4, see lb_assets_tests/store/test_atomic.py):
+Mechanism (verified in deeplake 4.7.4, see lb_assets_tests/store/test_atomic_datasets.py):
 
 * Deep Lake persists nothing before ``commit()``: a process that fails (exception or hard exit) before the
   commit reopens the dataset at its last commit.
@@ -9,8 +9,8 @@ Mechanism (verified in deeplake 4.7.4, see lb_assets_tests/store/test_atomic.py)
   written state. `atomic` therefore calls ``ds.rollback()`` on any exception, which discards every
   uncommitted change of the dataset (also changes made before the block: commit them first).
 * Dataset metadata (``ds.metadata``) is NOT versioned and NOT rolled back by ``rollback()``; it is shared by
-  all branches and persisted by the next commit. Writers set ``labelbox_meta`` last, right before committing,
-  and `atomic` restores its previous value on failure.
+  all branches and saved at once, not at the commit. Writers set ``labelbox_meta`` last, right before
+  committing, and `atomic` restores its previous value on failure (or removes a key the block added).
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def atomic(ds: Any, what: str, meta_key: str = META_KEY) -> Iterator[None]:
             ds.rollback()
             if before is not _MISSING:
                 ds.metadata[meta_key] = before
+            elif meta_key in list(ds.metadata.keys()):
+                del ds.metadata[meta_key]  # metadata is saved at once, not at the commit: undo a new key
         except Exception as rollback_exc:  # keep the original error; report the rollback failure
             logger.error("%s: rollback failed too: %s", what, redact_text(str(rollback_exc)))
         raise

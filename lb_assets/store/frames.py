@@ -221,9 +221,7 @@ class _Builder:
             self.progress(event)
 
     def video(self, info: DataRowInfo, index: int, total: int) -> None:
-        if info.frame_count is None and self.policy != "fail":
-            logger.warning("data row %s has no frame_count; frames cannot be checked", info.data_row_id)
-        elif info.frame_count is None:
+        if info.frame_count is None:  # whatever the policy: its labels could not be placed on frames
             raise ExportRowError(
                 f"project {info.project_id}: video has no media_attributes.frame_count to check decoded frames "
                 "against (D5)", row_index=info.row_index, data_row_id=info.data_row_id,
@@ -334,6 +332,9 @@ def build_frame_dataset(
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     infos = list(infos)
     existing_meta = read_meta(ds)
+    if not infos and existing_meta is None:  # a project with no data rows yet: nothing to decide or write
+        logger.info("No data rows yet; the frame dataset is left as it is")
+        return FrameBuildResult(0, 0, 0, str(ds.version) if len(ds) else None, [])
     media_type = _media_type(infos, existing_meta)
     project_id, project_name = _project(infos, existing_meta)
     with atomic(ds, f"building the frame dataset of project {project_id}"):

@@ -104,3 +104,18 @@ def test_overwrite_and_bad_creds(mem_url) -> None:
     assert [c.name for c in open_or_create(url, overwrite=True).schema.columns] == []
     with pytest.raises(ConfigError, match="dict of strings"):
         open_or_create(url, creds={"creds": {"nested": "dict"}})
+
+
+def test_atomic_removes_a_labelbox_meta_added_by_the_failed_block(tmp_path) -> None:
+    """Dataset metadata is saved at once (not at the commit): a key first set in a failed block is removed."""
+    import deeplake
+
+    from lb_assets.store.atomic import atomic
+
+    path = str(tmp_path / "fresh")
+    ds = deeplake.create(path)
+    with pytest.raises(RuntimeError):
+        with atomic(ds, "first build"):
+            ds.metadata["labelbox_meta"] = {"project_id": "p", "sources": ["a.mp4"]}
+            raise RuntimeError("boom")
+    assert "labelbox_meta" not in list(deeplake.open(path).metadata.keys())

@@ -188,3 +188,27 @@ def test_png_storage_stores_decoded_images_losslessly(tmp_path: Path, mem_url) -
     ds = open_or_create(mem_url("images"))
     build_frame_dataset(ds, [h.info("im-n", noisy, "image")], h.fetcher(tmp_path), storage="png")
     assert np.array_equal(np.asarray(ds["image"][0]), load_image(noisy.read_bytes()))
+
+
+def test_empty_export_leaves_a_new_dataset_untyped_so_a_later_image_build_works(tmp_path) -> None:
+    """A project with no data rows yet must not commit a guessed (video) schema."""
+    import deeplake
+
+    from lb_assets.store.frames import build_frame_dataset
+
+    ds = deeplake.create(str(tmp_path / "frames"))
+    result = build_frame_dataset(ds, [], fetcher=None)
+    assert result.rows_added == 0 and result.commit_id is None
+    assert list(ds.metadata.keys()) == [] and [c.name for c in ds.schema.columns] == []
+
+
+@pytest.mark.parametrize("policy", ["fail", "pad", "truncate"])
+def test_video_without_frame_count_is_refused_whatever_the_policy(tmp_path: Path, mem_url, policy: str) -> None:
+    """The converter cannot place such a video's labels on frames either: refuse it before writing frames."""
+    from lb_assets.errors import ExportRowError
+
+    ds = open_or_create(mem_url("frames"))
+    unknown = h.info("dr-x", h.write_video(tmp_path / "x.mp4", 3), frame_count=None)
+    with pytest.raises(ExportRowError, match="dr-x.*frame_count"):
+        build_frame_dataset(ds, [unknown], h.fetcher(tmp_path), frame_count_policy=policy)
+    assert len(ds) == 0
