@@ -20,6 +20,7 @@ Underneath are ``lb_assets.labelbox`` (clients honour ``LABELBOX_ENDPOINT``; str
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,7 +30,7 @@ from typing import Any
 from lb_assets.convert.convert import ConvertedRow, convert_data_row
 from lb_assets.convert.ontology import OntologyPlan, build_plan
 from lb_assets.convert.rows import DataRowInfo, parse_row, row_key
-from lb_assets.errors import ConfigError, IncompatibleDatasetsError
+from lb_assets.errors import ConfigError, IncompatibleDatasetsError, MediaError
 from lb_assets.labelbox.client import make_client
 from lb_assets.labelbox.export import export_project, iter_export_rows
 from lb_assets.labelbox.ontology import fetch_ontology
@@ -197,6 +198,15 @@ def _create_dataset(
     return ds, rows
 
 
+@contextlib.contextmanager
+def _naming(info: DataRowInfo) -> Iterator[None]:
+    """Re-raise a media error with the project and data row it concerns (as the default filler does)."""
+    try:
+        yield
+    except MediaError as exc:
+        raise type(exc)(f"project {info.project_id}, data row {info.data_row_id}: {exc}") from exc
+
+
 def _fill_custom(ds: Any, infos: list[DataRowInfo], fetcher: MediaFetcher, data_filler: dict[str, Callable[..., Any]],
                  media_type: str, batch_size: int, frame_count_policy: str, project_id: str) -> None:
     """The seed's custom data filler protocol, on decoded batches whose frame counts are checked.
@@ -209,6 +219,9 @@ def _fill_custom(ds: Any, infos: list[DataRowInfo], fetcher: MediaFetcher, data_
 
     if not callable(data_filler.get("create_tensors")) or not callable(data_filler.get("fill_data")):
         raise ConfigError("data_filler must have callable 'create_tensors' and 'fill_data' entries")
+    if len(ds) > 0:  # the filler's appends know nothing of row_key or of rows already present
+        raise ConfigError(f"project {project_id}: a custom data filler fills a new dataset, but this one already "
+                          f"has {len(ds)} rows; pass overwrite=True (or use the default filler, which refreshes)")
     wrapped = dataset_wrapper(ds)
     with atomic(ds, f"filling the dataset of project {project_id} with a custom data filler"):
         start = len(ds)
@@ -216,18 +229,23 @@ def _fill_custom(ds: Any, infos: list[DataRowInfo], fetcher: MediaFetcher, data_
         keys: list[str] = []
         if media_type == "video":
             for idx, info in enumerate(infos):
-                url, headers = fetcher.open_url(info.row_data)
                 done = 0
-                for batch in iter_video_frames(url, headers=headers, batch_size=batch_size,
-                                               expected_frames=info.frame_count, frame_count_policy=frame_count_policy):
-                    n = len(batch)
-                    data_filler["fill_data"](wrapped, [idx] * n, list(range(done, done + n)), list(batch))
-                    done += n
+                with _naming(info):
+                    url, headers = fetcher.open_url(info.row_data)
+                    for batch in iter_video_frames(url, headers=headers, batch_size=batch_size,
+                                                   expected_frames=info.frame_count,
+                                                   frame_count_policy=frame_count_policy):
+                        n = len(batch)
+                        data_filler["fill_data"](wrapped, [idx] * n, list(range(done, done + n)), list(batch))
+                        done += n
                 keys += [row_key(info.data_row_id, f) for f in range(1, done + 1)]
         else:
             for start_idx in range(0, len(infos), 32):
                 chunk = infos[start_idx:start_idx + 32]
-                images = [load_image(fetcher.fetch_bytes(i.row_data)) for i in chunk]
+                images = []
+                for i in chunk:
+                    with _naming(i):
+                        images.append(load_image(fetcher.fetch_bytes(i.row_data)))
                 data_filler["fill_data"](wrapped, images, list(range(start_idx, start_idx + len(chunk))))
                 keys += [row_key(i.data_row_id, 0) for i in chunk]
         written = len(ds) - start

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import deeplake
 import numpy as np
 import pytest
 
-from lb_assets.errors import FrameCountMismatchError, LbAssetsError
+from lb_assets.errors import ConfigError, FrameCountMismatchError, LbAssetsError
 from lb_assets.sandbox.demo import build_demo
 from lb_assets.store import schema
 
@@ -215,6 +216,13 @@ def test_custom_data_filler_and_seed_presigner_shape(lb_demo_sandbox, lb_sandbox
     )
     assert calls and len(ds) == sum(build_demo(0).truth["frame_counts"].values())
     assert ds["row_key"][0].endswith(":1") and ds.schema["frames"].dtype.sample_compression == "png"
+    version = ds.version
+    with pytest.raises(ConfigError, match=f"project {project_id}.*already has {len(ds)} rows"):  # no silent mix
+        create_dataset_from_video_annotation_project_with_custom_data_filler(
+            str(tmp_path / "custom"), project_id, API_KEY,
+            data_filler={"create_tensors": create_video_tensors_default_, "fill_data": fill_video_data_default_},
+        )
+    assert deeplake.open(str(tmp_path / "custom")).version == version
 
 
 def test_export_errors_are_logged_and_skipped_by_default_d15(lb_demo_sandbox, lb_sandbox_env, tmp_path,
