@@ -53,7 +53,7 @@ def labelbox_annotation_project(
     context: dg.AssetExecutionContext, config: AnnotationProjectConfig, labelbox: LabelboxResource
 ) -> dg.MaterializeResult:
     """Create (or reuse) a Labelbox dataset + project holding the configured media."""
-    with step_errors("labelbox_annotation_project", None, (labelbox.api_key,)):
+    with step_errors("labelbox_annotation_project", config.lb_project_name, (labelbox.api_key,)):
         result = labelbox.upload_media(
             files=config.files,
             lb_dataset_name=config.lb_dataset_name,
@@ -141,7 +141,7 @@ def frame_dataset(
 
     pid = context.partition_key
     path = storage.frames_path(pid)
-    with step_errors("frame_dataset", pid, _secrets(presigner)):
+    with step_errors("frame_dataset", pid, _secrets(presigner, storage)):
         export_file = _require_export(storage, pid)
         infos = pipeline.read_infos(export_file, pid)
         settings = config.apply(settings_for(pid))
@@ -200,7 +200,7 @@ def annotated_branch(
 
     pid = context.partition_key
     path = storage.frames_path(pid)
-    with step_errors("annotated_branch", pid, (labelbox.api_key, *_secrets(presigner))):
+    with step_errors("annotated_branch", pid, (labelbox.api_key, *_secrets(presigner, storage))):
         main = _open_existing(path, storage, pid)
         plan, tap, rows = _converted_rows(context, config, labelbox, storage, presigner, main)
         branch = ensure_branch(main, BRANCH)
@@ -247,7 +247,7 @@ def annotation_dataset(
 
     pid = context.partition_key
     path = storage.annotations_path(pid)
-    with step_errors("annotation_dataset", pid, (labelbox.api_key, *_secrets(presigner))):
+    with step_errors("annotation_dataset", pid, (labelbox.api_key, *_secrets(presigner, storage))):
         frames = _open_existing(storage.frames_path(pid), storage, pid)
         plan, tap, rows = _converted_rows(context, config, labelbox, storage, presigner, frames)
         result = write_annotation_dataset(path, frames, rows, plan)
@@ -265,8 +265,9 @@ ALL_ASSETS = [labelbox_annotation_project, labelbox_project_export, frame_datase
 PROJECT_ASSETS = [labelbox_project_export, frame_dataset, annotated_branch, annotation_dataset]
 
 
-def _secrets(presigner: PresignerResource) -> tuple[str | None, ...]:
-    return (presigner.api_key, presigner.sas_token, presigner.header_value)
+def _secrets(presigner: PresignerResource, storage: StorageResource | None = None) -> tuple[str | None, ...]:
+    return (presigner.api_key, presigner.sas_token, presigner.header_value,
+            storage.deeplake_token if storage is not None else None)
 
 
 def _require_export(storage: StorageResource, pid: str) -> Path:

@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from lb_assets.errors import LabelboxOperationError
+
 logger = logging.getLogger(__name__)
 
 EXPORT_FILE = "export.ndjson"
@@ -98,9 +100,12 @@ def refresh_export(
         )
         merged = merge_exports(dest, delta_path, merged_path)
         expected = _overview_total(client, project_id, log)
-        if expected is not None and expected != merged.data_rows:
-            reason = f"merged export has {merged.data_rows} data rows but the project has {expected} (rows removed)"
+        if expected is None or expected != merged.data_rows:
+            reason = ("the project's data row count is unknown" if expected is None else
+                      f"merged export has {merged.data_rows} data rows but the project has {expected} (rows removed)")
             log.info(f"Project {project_id}: {reason}; falling back to a full export")
+            for scratch in (delta_path, merged_path):
+                scratch.unlink(missing_ok=True)
         else:
             max_activity = max_last_activity(merged_path) or since
             os.replace(merged_path, dest)
@@ -144,8 +149,8 @@ def _full_reason(
 def _overview_total(client: _ExportClient, project_id: str, log: Any) -> int | None:
     try:
         return int(client.get_overview(project_id).total)
-    except Exception as exc:  # noqa: BLE001 - any failure means "unknown": we then trust the merge
-        log.warning(f"Project {project_id}: overview unavailable ({type(exc).__name__}); trusting the merged export")
+    except LabelboxOperationError as exc:  # unknown: the caller falls back to a full export
+        log.warning(f"Project {project_id}: overview unavailable ({exc}); a full export will be made")
         return None
 
 

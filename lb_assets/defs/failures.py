@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections.abc import Iterator
 
 import dagster as dg
@@ -45,9 +46,17 @@ def step_errors(step: str, project_id: str | None, secrets: tuple[str | None, ..
         raise
     except Exception as exc:
         where = f" for project {project_id}" if project_id else ""
-        message = redact_text(f"{type(exc).__name__}: {exc}", [s for s in secrets if s])
+        known = [s for s in secrets if s]
+        message = redact_text(f"{type(exc).__name__}: {exc}", known)
+        # `from None`: Dagster stores an exception's whole cause chain unredacted; the redacted traceback
+        # goes into the failure's metadata instead.
         raise dg.Failure(
             description=f"Step {step}{where} failed: {message}",
-            metadata={"labelbox/project_id": project_id or "", "lb_assets/step": step, "error": type(exc).__name__},
+            metadata={
+                "labelbox/project_id": project_id or "",
+                "lb_assets/step": step,
+                "error": type(exc).__name__,
+                "lb_assets/traceback": dg.MetadataValue.text(redact_text(traceback.format_exc(), known)),
+            },
             allow_retries=not isinstance(exc, PERMANENT_ERRORS),
-        ) from exc
+        ) from None

@@ -46,9 +46,13 @@ def sensor_interval() -> int:
 
 
 def evaluate_projects(
-    labelbox: Any, declared: dict[str, ProjectSettings], existing: list[str], cursor: dict[str, Any], log: Any
+    labelbox: Any, declared: dict[str, ProjectSettings], existing: list[str], cursor: dict[str, Any], log: Any,
+    busy: frozenset[str] = frozenset(),
 ) -> tuple[list[dg.RunRequest], dict[str, Any], list[str]]:
     """The decision of one tick (pure apart from the overview calls).
+
+    Projects in ``busy`` (a run queued or in progress) are left for a later tick: two runs of one project
+    would write the same export files and datasets.
 
     Returns:
         (run requests, new cursor, project ids to add as partitions).
@@ -61,6 +65,11 @@ def evaluate_projects(
     for pid in list(dict.fromkeys([*declared, *existing])):
         settings = declared.get(pid) or ProjectSettings(project_id=pid)
         before = previous.get(pid, {})
+        if pid in busy:
+            skipped[pid] = "a run of this project is queued or in progress"
+            if before:
+                projects[pid] = before
+            continue
         try:
             overview = labelbox.get_overview(pid)
         except Exception as exc:  # noqa: BLE001 - one bad project must not stop the others
@@ -129,7 +138,10 @@ def make_labeling_completion_sensor(
         cursor = _load_cursor(context.cursor, context.log)
         declared = load_projects()
         existing = list(context.instance.get_dynamic_partitions(LABELBOX_PROJECTS))
-        requests, new_cursor, new_partitions = evaluate_projects(labelbox, declared, existing, cursor, context.log)
+        busy = _busy_projects(context.instance, [*declared, *existing])
+        requests, new_cursor, new_partitions = evaluate_projects(
+            labelbox, declared, existing, cursor, context.log, busy
+        )
         partition_requests = [labelbox_projects.build_add_request(new_partitions)] if new_partitions else []
         skip = None
         if not requests:
@@ -144,6 +156,23 @@ def make_labeling_completion_sensor(
         )
 
     return labeling_completion_sensor
+
+
+_ACTIVE = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def _busy_projects(instance: dg.DagsterInstance, project_ids: list[str]) -> frozenset[str]:
+    """Projects with a run queued or in progress (any run of their partition, from the sensor or the UI)."""
+    return frozenset(
+        pid
+        for pid in dict.fromkeys(project_ids)
+        if instance.get_runs_count(filters=dg.RunsFilter(tags={"dagster/partition": pid}, statuses=_ACTIVE))
+    )
 
 
 def _load_cursor(raw: str | None, log: Any) -> dict[str, Any]:

@@ -122,3 +122,19 @@ def test_label_edit_without_count_change_triggers_a_refresh(
     assert after["counts"] == state["counts"] and after["last_activity_at"] > state["last_activity_at"]
     [again] = _runs_for(edited, video)
     assert again.run_key != run.run_key
+
+
+def test_a_project_with_a_run_in_progress_waits(sensor_sandbox, projects_file: Path, instance: dg.DagsterInstance) -> None:
+    """Two runs of one project would write the same export files and datasets: the sensor waits."""
+    sb = sensor_sandbox
+    video = sb.demo_projects["video"]
+    for drid in sb.data_row_ids(video):
+        sb.set_workflow_status(video, drid, "DONE")
+    running = instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="manual-run-in-progress",
+                                             status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": video}))
+    waiting = _tick(instance, None)
+    assert _runs_for(waiting, video) == []
+    assert "in progress" in json.loads(waiting.cursor)["skipped"][video]
+    instance.report_run_failed(running)  # the run ends: the complete state triggers now
+    after = _tick(instance, waiting.cursor)
+    assert len(_runs_for(after, video)) == 1
