@@ -5,13 +5,15 @@ and polls ``get_overview()`` of every declared or already-partitioned project. T
 
     {"projects": {pid: {"counts": {...}, "last_activity_at": iso | null, "state": "<digest of both>",
                         "complete": bool, "changed_at": iso,
-                        "triggered": "<digest>" | null}},
+                        "triggered": "<digest>" | null, "run_key": str | null, "attempt": int}},
      "skipped": {pid: "reason"}}
 
 A project triggers a run (export and everything downstream) when it is complete (nothing to label, in review
 or in rework, at least one done) in a state (counts and Labelbox's last activity time, which moves on label
 edits too) not triggered before, or, with ``trigger: progress``, whenever its
-done count moved. ``run_key = f"{pid}:{digest}"`` so one state never triggers twice. A project whose overview
+done count moved. ``run_key = f"{pid}:{digest}"`` so one state never triggers twice, unless that run
+failed or was canceled: the state is then requested again as ``f"{pid}:{digest}:{attempt}"`` (at most
+``MAX_ATTEMPTS`` runs per state). A project whose overview
 fails is skipped with its reason (logged and kept in the cursor); the others proceed.
 """
 
@@ -34,6 +36,7 @@ from lb_assets.redact import redact_text
 SENSOR_NAME = "labeling_completion_sensor"
 INTERVAL_ENV = "LB_ASSETS_SENSOR_INTERVAL"
 DEFAULT_INTERVAL = 30
+MAX_ATTEMPTS = 3  # refreshes of one state (a failed one is requested again, then left for a new state)
 _COUNT_FIELDS = ("to_label", "in_review", "in_rework", "done", "skipped", "total", "labeled")
 
 
@@ -47,12 +50,13 @@ def sensor_interval() -> int:
 
 def evaluate_projects(
     labelbox: Any, declared: dict[str, ProjectSettings], existing: list[str], cursor: dict[str, Any], log: Any,
-    busy: frozenset[str] = frozenset(),
+    busy: frozenset[str] = frozenset(), failed_run_keys: frozenset[str] = frozenset(),
 ) -> tuple[list[dg.RunRequest], dict[str, Any], list[str]]:
     """The decision of one tick (pure apart from the overview calls).
 
     Projects in ``busy`` (a run queued or in progress) are left for a later tick: two runs of one project
-    would write the same export files and datasets.
+    would write the same export files and datasets. A project whose requested refresh ended failed or
+    canceled (its run key in ``failed_run_keys``) is requested again for the same state, with a new run key.
 
     Returns:
         (run requests, new cursor, project ids to add as partitions).
@@ -91,15 +95,23 @@ def evaluate_projects(
             "complete": complete,
             "changed_at": before.get("changed_at") if before.get("state") == digest else _now(),
             "triggered": before.get("triggered"),
+            "run_key": before.get("run_key"),
+            "attempt": before.get("attempt", 0),
         }
         reason = _trigger_reason(settings.trigger, complete, counts, before, digest)
+        attempt = 0
+        if (not reason and before.get("triggered") == digest and before.get("run_key") in failed_run_keys
+                and int(before.get("attempt", 0)) + 1 < MAX_ATTEMPTS):
+            attempt = int(before.get("attempt", 0)) + 1
+            reason = f"its refresh {before['run_key']} failed; trying again (attempt {attempt + 1})"
         if reason:
-            entry["triggered"] = digest
+            run_key = f"{pid}:{digest}" + (f":{attempt}" if attempt else "")
+            entry.update(triggered=digest, run_key=run_key, attempt=attempt)
             log.info(f"{SENSOR_NAME}: project {pid} {reason}; requesting a refresh")
             requests.append(
                 dg.RunRequest(
                     partition_key=pid,
-                    run_key=f"{pid}:{digest}",
+                    run_key=run_key,
                     tags={"labelbox/project_id": pid, "labelbox/trigger": settings.trigger},
                 )
             )
@@ -139,8 +151,9 @@ def make_labeling_completion_sensor(
         declared = load_projects()
         existing = list(context.instance.get_dynamic_partitions(LABELBOX_PROJECTS))
         busy = _busy_projects(context.instance, [*declared, *existing])
+        failed = _failed_run_keys(context.instance, cursor)
         requests, new_cursor, new_partitions = evaluate_projects(
-            labelbox, declared, existing, cursor, context.log, busy
+            labelbox, declared, existing, cursor, context.log, busy, failed
         )
         partition_requests = [labelbox_projects.build_add_request(new_partitions)] if new_partitions else []
         skip = None
@@ -173,6 +186,19 @@ def _busy_projects(instance: dg.DagsterInstance, project_ids: list[str]) -> froz
         for pid in dict.fromkeys(project_ids)
         if instance.get_runs_count(filters=dg.RunsFilter(tags={"dagster/partition": pid}, statuses=_ACTIVE))
     )
+
+
+def _failed_run_keys(instance: dg.DagsterInstance, cursor: dict[str, Any]) -> frozenset[str]:
+    """The cursor's requested run keys whose latest run ended FAILURE or CANCELED."""
+    failed = set()
+    for entry in cursor.get("projects", {}).values():
+        key = entry.get("run_key") if isinstance(entry, dict) else None
+        if not key:
+            continue
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": key}), limit=1)
+        if runs and runs[0].status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+            failed.add(key)
+    return frozenset(failed)
 
 
 def _load_cursor(raw: str | None, log: Any) -> dict[str, Any]:

@@ -138,3 +138,30 @@ def test_a_project_with_a_run_in_progress_waits(sensor_sandbox, projects_file: P
     instance.report_run_failed(running)  # the run ends: the complete state triggers now
     after = _tick(instance, waiting.cursor)
     assert len(_runs_for(after, video)) == 1
+
+
+def test_a_failed_refresh_is_requested_again_a_bounded_number_of_times(
+    sensor_sandbox, projects_file: Path, instance: dg.DagsterInstance
+) -> None:
+    from lb_assets.defs.sensors import MAX_ATTEMPTS
+
+    sb = sensor_sandbox
+    video = sb.demo_projects["video"]
+    for drid in sb.data_row_ids(video):
+        sb.set_workflow_status(video, drid, "DONE")
+    result = _tick(instance, None)
+    keys = []
+    for _ in range(MAX_ATTEMPTS + 1):
+        requested = _runs_for(result, video)
+        if not requested:
+            break
+        [request] = requested
+        keys.append(request.run_key)
+        run = instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id=f"run-{len(keys)}",
+                                             status=dg.DagsterRunStatus.STARTED,
+                                             tags={"dagster/partition": video, "dagster/run_key": request.run_key}))
+        instance.report_run_failed(run)  # the refresh fails (e.g. a media outage outlasting the retries)
+        result = _tick(instance, result.cursor)
+    assert len(keys) == MAX_ATTEMPTS and len(set(keys)) == MAX_ATTEMPTS
+    assert keys[1] == f"{keys[0]}:1"
+    assert _runs_for(_tick(instance, result.cursor), video) == []  # then it waits for a new state
