@@ -13,6 +13,8 @@ import contextlib
 import io
 import multiprocessing
 import os
+import shutil
+import sys
 import statistics
 import time
 import traceback
@@ -58,6 +60,19 @@ def record_error(label: str, exc: BaseException) -> str:
     print(f"ERROR {message}" + (f"\n{details}" if details else ""))
     ERRORS.append(message)
     return f"error: {type(exc).__name__}: {cause}"
+
+
+@contextlib.contextmanager
+def workdir_session(work: Path, keep: bool) -> Any:
+    """Run a benchmark's sections in ``work``; remove it afterwards unless ``keep``; exit 1 if a variant failed."""
+    try:
+        yield work
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if ERRORS:
+        print(f"\n{len(ERRORS)} variant(s) failed:\n  " + "\n  ".join(ERRORS))
+        sys.exit(1)
 
 
 def median_seconds(fn: Callable[[], Any], repeats: int, setup: Callable[[], Any] | None = None) -> Measurement:

@@ -33,7 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _ours  # noqa: E402
 import media_gen  # noqa: E402
-from _harness import ERRORS, Measurement, Unavailable, cpu_count, ratio_line, record_error, run_isolated  # noqa: E402
+from _harness import (  # noqa: E402
+    Measurement, Unavailable, cpu_count, ratio_line, record_error, run_isolated, workdir_session,
+)
 
 TARGET_BULK_VS_PER_ROW = 100.0
 TARGET_SCALING = 1.5
@@ -283,17 +285,11 @@ def main(argv: list[str] | None = None) -> None:
     sections = set(args.sections.split(","))
     print(f"bench_annotations: {cpu_count()} CPUs, numpy {np.__version__}")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="lb_bench_annotations_"))
-    try:
+    with workdir_session(work, keep=args.workdir is not None):
         if "speed" in sections:
             bench_speed(work, args.rows, per_row_rows, args.per_row_kinds.split(","))
         if "scaling" in sections:
             bench_scaling(work, args.rows, args.quick)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(work, ignore_errors=True)
-    if ERRORS:
-        print(f"\n{len(ERRORS)} variant(s) failed:\n  " + "\n  ".join(ERRORS))
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _ours  # noqa: E402
 import media_gen  # noqa: E402
-from _harness import ERRORS, Measurement, Unavailable, cpu_count, dir_size_mb, median_seconds  # noqa: E402
+from _harness import (  # noqa: E402
+    Measurement, Unavailable, cpu_count, dir_size_mb, median_seconds, workdir_session,
+)
 from _harness import quiet_stdout, ratio_line, record_error, run_isolated  # noqa: E402
 
 TARGET_JPEG_VS_DECODE = 0.7
@@ -336,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     sections = set(args.sections.split(","))
     print(f"bench_frames: {cpu_count()} CPUs, numpy {np.__version__}, av {av.__version__}")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="lb_bench_frames_"))
-    try:
+    with workdir_session(work, keep=args.workdir is not None):
         if "video" in sections:
             bench_video(work, args.resolution, args.frames, args.repeats, args.noise)
         if "images" in sections:
@@ -346,12 +348,6 @@ def main(argv: list[str] | None = None) -> None:
                 bench_scaling(work, "240p", n_videos=1, frames=20, n_images=2, quick=True)
             else:
                 bench_scaling(work, args.resolution, n_videos=2, frames=150, n_images=40)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(work, ignore_errors=True)
-    if ERRORS:
-        print(f"\n{len(ERRORS)} variant(s) failed:\n  " + "\n  ".join(ERRORS))
-        sys.exit(1)
 
 
 if __name__ == "__main__":
