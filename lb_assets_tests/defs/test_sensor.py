@@ -55,6 +55,17 @@ def _tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     return result
 
 
+def _complete_labeling(sb, pid: str) -> None:
+    for drid in sb.data_row_ids(pid):
+        sb.set_workflow_status(pid, drid, "DONE")
+
+
+def _add_run(instance: dg.DagsterInstance, run_id: str, tags: dict[str, str]) -> dg.DagsterRun:
+    """A run in progress, as if launched by the UI or the sensor."""
+    return instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id=run_id,
+                                          status=dg.DagsterRunStatus.STARTED, tags=tags))
+
+
 def _runs_for(result: dg.SensorResult, pid: str) -> list[dg.RunRequest]:
     return [r for r in result.run_requests or [] if r.partition_key == pid]
 
@@ -107,8 +118,7 @@ def test_label_edit_without_count_change_triggers_a_refresh(
 ) -> None:
     sb = sensor_sandbox
     video = sb.demo_projects["video"]
-    for drid in sb.data_row_ids(video):
-        sb.set_workflow_status(video, drid, "DONE")
+    _complete_labeling(sb, video)
     first = _tick(instance, None)
     [run] = _runs_for(first, video)
     state = json.loads(first.cursor)["projects"][video]
@@ -128,10 +138,8 @@ def test_a_project_with_a_run_in_progress_waits(sensor_sandbox, projects_file: P
     """Two runs of one project would write the same export files and datasets: the sensor waits."""
     sb = sensor_sandbox
     video = sb.demo_projects["video"]
-    for drid in sb.data_row_ids(video):
-        sb.set_workflow_status(video, drid, "DONE")
-    running = instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="manual-run-in-progress",
-                                             status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": video}))
+    _complete_labeling(sb, video)
+    running = _add_run(instance, "manual-run-in-progress", {"dagster/partition": video})
     waiting = _tick(instance, None)
     assert _runs_for(waiting, video) == []
     assert "in progress" in json.loads(waiting.cursor)["skipped"][video]
@@ -147,8 +155,7 @@ def test_a_failed_refresh_is_requested_again_a_bounded_number_of_times(
 
     sb = sensor_sandbox
     video = sb.demo_projects["video"]
-    for drid in sb.data_row_ids(video):
-        sb.set_workflow_status(video, drid, "DONE")
+    _complete_labeling(sb, video)
     result = _tick(instance, None)
     keys = []
     for _ in range(MAX_ATTEMPTS + 1):
@@ -157,9 +164,7 @@ def test_a_failed_refresh_is_requested_again_a_bounded_number_of_times(
             break
         [request] = requested
         keys.append(request.run_key)
-        run = instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id=f"run-{len(keys)}",
-                                             status=dg.DagsterRunStatus.STARTED,
-                                             tags={"dagster/partition": video, "dagster/run_key": request.run_key}))
+        run = _add_run(instance, f"run-{len(keys)}", {"dagster/partition": video, "dagster/run_key": request.run_key})
         instance.report_run_failed(run)  # the refresh fails (e.g. a media outage outlasting the retries)
         result = _tick(instance, result.cursor)
     assert len(keys) == MAX_ATTEMPTS and len(set(keys)) == MAX_ATTEMPTS
