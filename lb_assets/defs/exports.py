@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -109,7 +109,7 @@ def refresh_export(
         else:
             max_activity = max_last_activity(merged_path) or since
             os.replace(merged_path, dest)
-            summary = _with_path(merged, dest)
+            summary = replace(merged, path=dest)
             _write_state(export_dir, summary, max_activity, interpolated_frames)
             delta_path.unlink(missing_ok=True)
             return ExportOutcome(summary, "incremental", delta.data_rows, "new activity merged", max_activity)
@@ -163,15 +163,6 @@ def _parse_time(value: str) -> datetime:
 def _filter_start(value: str) -> str:
     """Floor to the second, in the ISO format Labelbox's export filter accepts (``%Y-%m-%dT%H:%M:%S%z``)."""
     return _parse_time(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
-
-
-def _with_path(summary: Any, path: Path) -> Any:
-    try:
-        from dataclasses import replace
-
-        return replace(summary, path=path)
-    except TypeError:
-        return summary
 
 
 def _write_state(export_dir: Path, summary: Any, max_activity: str | None, interpolated_frames: bool) -> None:

@@ -29,15 +29,6 @@ def read_infos(export_file: Path, project_id: str) -> list[Any]:
     return [parse_row(row, project_id, i) for i, row in enumerate(iter_export_rows(export_file))]
 
 
-def media_type_of(settings: ProjectSettings, infos: Iterable[Any]) -> str:
-    """The project's media type: its setting, else the first data row's, else ``video``."""
-    if settings.media_type:
-        return settings.media_type
-    for info in infos:
-        return str(info.media_type).lower()
-    return "video"
-
-
 def build_plan(labelbox: Any, export_file: Path, project_id: str, media_type: str, group_mapping: dict[str, str]) -> Any:
     """Fetch the project's ontology (id read from the export) and build the column plan."""
     from lb_assets.convert.ontology import build_plan as _build_plan
