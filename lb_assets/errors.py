@@ -53,6 +53,10 @@ class MediaError(LbAssetsError):
     """Media (video, image, mask) could not be fetched or decoded. Sources are redacted."""
 
 
+class PermanentMediaError(MediaError):
+    """Media that no retry can fix: HTTP 4xx, undecodable or empty files, decompression bombs, refused paths."""
+
+
 class FrameCountMismatchError(MediaError):
     """Decoded frames differ from Labelbox's media_attributes.frame_count."""
 
@@ -67,3 +71,18 @@ class SchemaClashError(LbAssetsError):
 
 class IncompatibleDatasetsError(LbAssetsError):
     """The annotation dataset cannot be combined with the frame dataset (length, metadata or keys)."""
+
+
+class StorageWriteError(LbAssetsError):
+    """Writing a dataset or file under the storage root failed (disk full, I/O error, a damaged Deep Lake log).
+
+    Names the dataset path and the likely cause; a retry cannot fix it, so the step fails at once.
+    """
+
+
+class LeaseHeldError(LbAssetsError):
+    """Another run holds the one-writer lease of a dataset or export; names the holder."""
+
+
+class UnverifiedWriteError(StorageWriteError):
+    """A staged write failed its checks before the commit (row count, empty or duplicate row keys)."""

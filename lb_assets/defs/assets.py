@@ -9,10 +9,11 @@ and ``lb_assets.store`` (imported inside the functions so loading the definition
 # No `from __future__ import annotations` here: Dagster resolves Config and resource parameters from the
 # annotations at definition time.
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -27,6 +28,9 @@ from lb_assets.defs.projects import settings_for
 from lb_assets.defs.resources import PresignerResource, StorageResource
 from lb_assets.errors import ConfigError
 from lb_assets.redact import redact_url
+
+if TYPE_CHECKING:
+    from lb_assets.store.publish import Stage
 
 OWNERS = ["team:ml-data"]
 LABELBOX_GROUP = "labelbox"
@@ -93,7 +97,10 @@ def labelbox_project_export(
 ) -> dg.MaterializeResult:
     """Export (or refresh) one project; the data version is the file's sha256."""
     pid = context.partition_key
-    with step_errors("labelbox_project_export", pid, (labelbox.api_key,)):
+    export_dir = storage.export_dir(pid)
+    secrets = (labelbox.api_key,)
+    with step_errors("labelbox_project_export", pid, secrets), _one_writer(context, storage, "export", str(export_dir),
+                                                                              secrets):
         outcome = refresh_export(
             labelbox, pid, storage.export_dir(pid), config.full_refresh, config.interpolated_frames, context.log
         )
@@ -135,33 +142,44 @@ def labelbox_project_export(
 def frame_dataset(
     context: dg.AssetExecutionContext, config: FramesConfig, storage: StorageResource, presigner: PresignerResource
 ) -> dg.MaterializeResult:
-    """Decode new data rows into the frame dataset (one commit)."""
+    """Decode new data rows onto a staging branch, check it, then publish it to main (write-audit-publish)."""
+    from lb_assets.store import health, repair
     from lb_assets.store.datasets import open_or_create
     from lb_assets.store.frames import build_frame_dataset
+    from lb_assets.store.publish import Stage
 
     pid = context.partition_key
     path = storage.frames_path(pid)
-    with step_errors("frame_dataset", pid, _secrets(presigner, storage)):
+    secrets = _secrets(presigner, storage)
+    with step_errors("frame_dataset", pid, secrets), _one_writer(context, storage, "frames@main", path, secrets):
         export_file = _require_export(storage, pid)
         infos = pipeline.read_infos(export_file, pid)
         settings = config.apply(settings_for(pid))
-        ds = open_or_create(path, **storage.open_kwargs())
+        target = repair.rebuild_path(path, context.run_id) if config.repair else path
+        stage = Stage.open(open_or_create(target, **storage.open_kwargs()), target, context.run_id,
+                           storage.open_kwargs())
         result = build_frame_dataset(
-            ds,
+            stage.ds,
             infos,
             presigner.media_fetcher(settings.allowed_roots),
             storage=settings.frame_storage,
             batch_size=config.batch_size,
             frame_count_policy=settings.frame_count_policy,
             progress=pipeline.ProgressLogger(context.log, pid),
+            before_commit=lambda: health.check_free_space(target),
         )
-        keys = pipeline.row_keys(ds)
-        check = checks.check_frame_counts(keys, infos)
-        commit = result.commit_id or ds.version
+        staged = stage.reopened()
+        check = checks.check_frame_counts(pipeline.row_keys(staged), infos)
+        commit = _publish_if(stage, check, f"lb_assets: publish frames of project {pid} (run {context.run_id})",
+                             audits=(lambda ds: _verify_new_media(ds, stage),))
+        if config.repair and check.passed:
+            aside = repair.swap_in(path, target)
+            context.log.warning(f"Project {pid}: frame dataset rebuilt; the damaged one is kept at {aside}")
+        ds = open_or_create(target if config.repair and not check.passed else path, **storage.open_kwargs())
     meta = dict(ds.metadata["labelbox_meta"]) if "labelbox_meta" in ds.metadata.keys() else {}
     return dg.MaterializeResult(
         data_version=dg.DataVersion(commit),
-        check_results=[check],
+        check_results=[_with_stage(check, stage)],
         metadata=_dataset_metadata(pid, path, ds, "main", commit)
         | {
             "deeplake/rows_added": result.rows_added,
@@ -169,6 +187,7 @@ def frame_dataset(
             "deeplake/data_rows_skipped": result.data_rows_skipped,
             "deeplake/sources": len(meta.get("sources", [])) if isinstance(meta, dict) else 0,
             "deeplake/frame_storage": settings.frame_storage,
+            "deeplake/published": check.passed,
             "labelbox/data_rows": _data_rows_table(infos),
         },
     )
@@ -194,21 +213,31 @@ def annotated_branch(
     storage: StorageResource,
     presigner: PresignerResource,
 ) -> dg.MaterializeResult:
-    """Apply the export's annotations to the ``labelbox`` branch (full rewrite, one commit)."""
+    """Apply the export's annotations on a staging branch of ``labelbox``, check it, then publish it."""
+    from lb_assets.store import health
     from lb_assets.store.annotations import apply_annotations
-    from lb_assets.store.branches import ensure_branch
+    from lb_assets.store.branches import ensure_branch, sync_branch
+    from lb_assets.store.publish import Stage
 
     pid = context.partition_key
     path = storage.frames_path(pid)
-    with step_errors("annotated_branch", pid, (labelbox.api_key, *_secrets(presigner, storage))):
+    secrets = (labelbox.api_key, *_secrets(presigner, storage))
+    with step_errors("annotated_branch", pid, secrets), _one_writer(context, storage, f"frames@{BRANCH}", path, secrets):
+        if config.repair:
+            raise ConfigError(f"Project {pid}: the labelbox branch lives in the frame dataset; repair it by "
+                              "materializing frame_dataset with repair: true, then annotated_branch")
         main = _open_existing(path, storage, pid)
         plan, tap, rows = _converted_rows(context, config, labelbox, storage, presigner, main)
-        branch = ensure_branch(main, BRANCH)
-        result = apply_annotations(branch, rows, plan, commit_message=f"Labelbox annotations of project {pid}")
-        main_keys, branch_keys = pipeline.row_keys(main), pipeline.row_keys(branch)
-        commit = result.commit_id or branch.version
+        stage = Stage.open(ensure_branch(main, BRANCH, sync=False), path, context.run_id, storage.open_kwargs())
+        sync_branch(stage.ds, "main")
+        result = apply_annotations(stage.ds, rows, plan, commit_message=f"Labelbox annotations of project {pid}",
+                                   before_commit=lambda: health.check_free_space(path))
+        main_keys, branch_keys = pipeline.row_keys(main), pipeline.row_keys(stage.reopened())
+        contains = checks.check_branch_contains_main(main_keys, branch_keys)
+        commit = _publish_if(stage, contains, f"lb_assets: publish annotations of project {pid} (run {context.run_id})")
+        branch = stage.published
     check_results = [
-        checks.check_branch_contains_main(main_keys, branch_keys),
+        _with_stage(contains, stage),
         checks.check_coverage(tap.labeled_frames, tap.frames, tap.labeled_data_rows, tap.data_rows),
         checks.check_unknown_tools(tap.skipped),
     ]
@@ -217,7 +246,8 @@ def annotated_branch(
         check_results=check_results,
         metadata=_dataset_metadata(pid, path, branch, BRANCH, commit)
         | _preview(context, branch, branch_keys, tap)
-        | _annotation_metadata(result, tap, plan),
+        | _annotation_metadata(result, tap, plan)
+        | {"deeplake/published": contains.passed},
     )
 
 
@@ -241,23 +271,35 @@ def annotation_dataset(
     storage: StorageResource,
     presigner: PresignerResource,
 ) -> dg.MaterializeResult:
-    """Write the annotation dataset aligned with the frame dataset's main (one commit)."""
-    from lb_assets.store.annotation_dataset import write_annotation_dataset
+    """Write the annotation dataset on a staging branch, check it against the frames, then publish it."""
+    from lb_assets.store import health, repair
+    from lb_assets.store.annotation_dataset import write_annotations_into
     from lb_assets.store.datasets import open_or_create
+    from lb_assets.store.publish import Stage
 
     pid = context.partition_key
     path = storage.annotations_path(pid)
-    with step_errors("annotation_dataset", pid, (labelbox.api_key, *_secrets(presigner, storage))):
+    secrets = (labelbox.api_key, *_secrets(presigner, storage))
+    with step_errors("annotation_dataset", pid, secrets), _one_writer(context, storage, "annotations@main", path, secrets):
         frames = _open_existing(storage.frames_path(pid), storage, pid)
         plan, tap, rows = _converted_rows(context, config, labelbox, storage, presigner, frames)
-        result = write_annotation_dataset(path, frames, rows, plan)
-        ann = open_or_create(path, **storage.open_kwargs())
-        check = checks.check_union_compatible(frames, ann)
-        commit = result.commit_id or ann.version
+        target = repair.rebuild_path(path, context.run_id) if config.repair else path
+        stage = Stage.open(open_or_create(target, **storage.open_kwargs()), target, context.run_id,
+                           storage.open_kwargs())
+        result = write_annotations_into(stage.ds, frames, rows, plan, target,
+                                        before_commit=lambda: health.check_free_space(target))
+        check = checks.check_union_compatible(frames, stage.reopened())
+        commit = _publish_if(stage, check, f"lb_assets: publish the annotation dataset of project {pid}")
+        if config.repair and check.passed:
+            aside = repair.swap_in(path, target)
+            context.log.warning(f"Project {pid}: annotation dataset rebuilt; the damaged one is kept at {aside}")
+        ann = open_or_create(target if config.repair and not check.passed else path, **storage.open_kwargs())
     return dg.MaterializeResult(
         data_version=dg.DataVersion(commit),
-        check_results=[check],
-        metadata=_dataset_metadata(pid, path, ann, "main", commit) | _annotation_metadata(result, tap, plan),
+        check_results=[_with_stage(check, stage)],
+        metadata=_dataset_metadata(pid, path, ann, "main", commit)
+        | _annotation_metadata(result, tap, plan)
+        | {"deeplake/published": check.passed},
     )
 
 
@@ -268,6 +310,49 @@ PROJECT_ASSETS = [labelbox_project_export, frame_dataset, annotated_branch, anno
 def _secrets(presigner: PresignerResource, storage: StorageResource | None = None) -> tuple[str | None, ...]:
     return (presigner.api_key, presigner.sas_token, presigner.header_value,
             storage.deeplake_token if storage is not None else None)
+
+
+@contextlib.contextmanager
+def _one_writer(
+    context: dg.AssetExecutionContext, storage: StorageResource, what: str, path: str, secrets: tuple[str | None, ...]
+) -> Iterator[None]:
+    """Hold the partition's one-writer lease ``what`` (waiting for another run) and name storage failures."""
+    from lb_assets.store import lease
+    from lb_assets.store.health import storage_errors
+
+    directory = storage.lease_dir(context.partition_key)
+    with storage_errors(path, secrets), lease.hold(
+        directory, what, context.run_id, storage.lease_wait_seconds, log=context.log
+    ):
+        yield
+
+
+def _publish_if(stage: "Stage", check: dg.AssetCheckResult, message: str, audits: tuple[Any, ...] = ()) -> str:
+    """Publish the stage when its blocking check passed; else leave the published branch as it was."""
+    if check.passed:
+        return stage.publish(message, audits)
+    stage.abandon()
+    return str(stage.published.version)
+
+
+def _with_stage(check: dg.AssetCheckResult, stage: "Stage") -> dg.AssetCheckResult:
+    """The check result with the staging branch it read (kept for inspection when the check failed)."""
+    metadata = dict(check.metadata or {})
+    metadata["deeplake/staging_branch"] = dg.MetadataValue.text(
+        stage.name if not check.passed else f"{stage.name} (published, deleted)"
+    )
+    return check._replace(metadata=metadata)
+
+
+def _verify_new_media(staged: Any, stage: "Stage") -> None:
+    """The frames or images this run added read back as image files (storage lost nothing)."""
+    from lb_assets.store.schema import media_column
+    from lb_assets.store.verify import verify_media
+
+    names = {c.name for c in staged.schema.columns}
+    column = next((c for c in (media_column("video"), media_column("image")) if c in names), None)
+    if column is not None:
+        verify_media(staged, column, stage.rows_before, len(staged), f"staging branch {stage.name}")
 
 
 def _require_export(storage: StorageResource, pid: str) -> Path:

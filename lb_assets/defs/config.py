@@ -32,6 +32,11 @@ class FramesConfig(dg.Config):
     frame_count_policy: Optional[str] = Field(default=None, description="fail | pad | truncate")
     allowed_roots: Optional[list[str]] = Field(default=None, description="Local directories media may come from.")
     batch_size: int = Field(default=100, description="Frames (or images) per Deep Lake append.")
+    repair: bool = Field(
+        default=False,
+        description="Rebuild the frame dataset from the export into a fresh dataset and swap it in, keeping the "
+        "damaged one aside as <name>.damaged-<time> (local storage root only).",
+    )
 
     def apply(self, settings: ProjectSettings) -> ProjectSettings:
         """The project's settings with this run's overrides."""
@@ -50,6 +55,11 @@ class AnnotationsConfig(dg.Config):
     label_policy: Optional[str] = Field(default=None, description="latest | first | merge")
     group_mapping: Optional[dict[str, str]] = Field(default=None, description="Tool kind -> grouped column name.")
     strict: Optional[bool] = Field(default=None, description="Fail on annotations the ontology does not know.")
+    repair: bool = Field(
+        default=False,
+        description="annotation_dataset only: rebuild it into a fresh dataset and swap it in, keeping the damaged "
+        "one aside (local storage root only). The labelbox branch is repaired with frame_dataset's repair.",
+    )
 
     def apply(self, settings: ProjectSettings) -> ProjectSettings:
         """The project's settings with this run's overrides."""

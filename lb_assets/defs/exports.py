@@ -2,7 +2,8 @@
 
 Files in the project's export directory:
 ``export.ndjson`` (the current export, replaced atomically), ``export_state.json`` (max ``last_activity_at`` and
-the summary of the current export), ``delta.ndjson`` / ``merged.ndjson`` (scratch files of an incremental refresh).
+the summary of the current export), ``.delta-<id>.ndjson`` / ``.merged-<id>.ndjson`` (scratch files of an
+incremental refresh, unique to each writer; callers hold the project's ``export`` lease besides).
 
 An incremental refresh exports the data rows whose ``last_activity_at`` is at or after the previous export's
 maximum (floored to the second, the filter's resolution) and merges them by data row id (delta wins). Label edits,
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -91,8 +93,9 @@ def refresh_export(
     since = state.get("max_last_activity_at")
     reason = _full_reason(full_refresh, dest, state, since, interpolated_frames)
     if reason is None:
-        delta_path = export_dir / "delta.ndjson"
-        merged_path = export_dir / "merged.ndjson"
+        scratch_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        delta_path = export_dir / f".delta-{scratch_id}.ndjson"
+        merged_path = export_dir / f".merged-{scratch_id}.ndjson"
         start = _filter_start(since)
         log.info(f"Project {project_id}: incremental export of data rows active since {start}")
         delta = client.export_project(
@@ -171,6 +174,6 @@ def _write_state(export_dir: Path, summary: Any, max_activity: str | None, inter
         "interpolated_frames": interpolated_frames,
         "summary": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(summary).items()},
     }
-    tmp = export_dir / (STATE_FILE + ".tmp")
+    tmp = export_dir / f".{STATE_FILE}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
     os.replace(tmp, export_dir / STATE_FILE)

@@ -15,7 +15,10 @@ from lb_assets.errors import (
     IncompatibleDatasetsError,
     LabelboxAuthError,
     LabelboxNotFoundError,
+    LeaseHeldError,
+    PermanentMediaError,
     SchemaClashError,
+    StorageWriteError,
     UnknownAnnotationError,
 )
 from lb_assets.redact import redact_text
@@ -28,7 +31,10 @@ PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     IncompatibleDatasetsError,
     LabelboxAuthError,
     LabelboxNotFoundError,
+    LeaseHeldError,
+    PermanentMediaError,
     SchemaClashError,
+    StorageWriteError,
     UnknownAnnotationError,
 )
 

@@ -12,7 +12,7 @@ memory stays flat as projects grow. Combine the two with `lb_assets.store.combin
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from lb_assets.convert.convert import ConvertedRow
@@ -93,9 +93,28 @@ def write_annotation_dataset(
         IncompatibleDatasetsError: The existing dataset's rows are not a prefix of the frame dataset's.
         SchemaClashError: An existing column has another type.
     """
+    ann = open_or_create(path, creds=creds, token=token, org_id=org_id, overwrite=overwrite)
+    return write_annotations_into(ann, frames_ds, converted_rows, plan, path, meta_prefix, generate_metadata,
+                                  commit_message)
+
+
+def write_annotations_into(
+    ann: Any,
+    frames_ds: Any,
+    converted_rows: Iterable[ConvertedRow],
+    plan: OntologyPlan,
+    path: str,
+    meta_prefix: str = "lb_meta",
+    generate_metadata: bool = True,
+    commit_message: str | None = None,
+    before_commit: Callable[[], None] | None = None,
+) -> ApplyResult:
+    """Align the open annotation dataset (or a staging branch of it) with ``frames_ds``, write, commit once.
+
+    ``path`` names the dataset in messages; ``before_commit`` runs right before the commit.
+    """
     rows = len(frames_ds)
     meta = read_meta(frames_ds)
-    ann = open_or_create(path, creds=creds, token=token, org_id=org_id, overwrite=overwrite)
     project = (meta or {}).get("project_id", "?")
     with atomic(ann, f"writing the annotation dataset {redact_url(path)}"):
         added = _align_rows(ann, frames_ds, path)
@@ -105,7 +124,7 @@ def write_annotation_dataset(
             f"lb_assets: annotations of Labelbox project {project} ({rows} rows, "
             f"{len(plan.columns)} annotation columns)"
         )
-        result = apply_annotations(ann, converted_rows, plan, meta_prefix, generate_metadata, message)
+        result = apply_annotations(ann, converted_rows, plan, meta_prefix, generate_metadata, message, before_commit)
     logger.info("annotation dataset %s: %d rows (%d new), commit %s", redact_url(path), rows, added,
                 result.commit_id)
     return result

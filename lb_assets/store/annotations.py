@@ -36,6 +36,7 @@ from lb_assets.convert.ontology import OntologyPlan
 from lb_assets.errors import IncompatibleDatasetsError
 from lb_assets.store import schema
 from lb_assets.store.atomic import atomic, commit
+from lb_assets.store.verify import verify_rows
 
 logger = logging.getLogger(__name__)
 
@@ -392,6 +393,7 @@ def apply_annotations(
     meta_prefix: str = "lb_meta",
     generate_metadata: bool = True,
     commit_message: str | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> ApplyResult:
     """Rewrite every annotation (and ``lb_meta``) column of ``ds`` from the converted rows.
 
@@ -405,6 +407,7 @@ def apply_annotations(
         meta_prefix: Prefix of the metadata columns (``""``: bare names).
         generate_metadata: Write the ``lb_meta`` columns.
         commit_message: Commit once with this message; None leaves the changes uncommitted.
+        before_commit: Called right before the commit (e.g. a free-space check); raising aborts the write.
 
     Returns:
         The `ApplyResult`.
@@ -443,7 +446,12 @@ def apply_annotations(
                 writer.place(position, length, {c: v[offset:offset + length] for c, v in columns.items()})
             writer.after_data_row(max(position + length for _, position, length in segments))
         writer.finish()
-        commit_id = commit(ds, commit_message) if commit_message else None
+        commit_id = None
+        if commit_message:
+            verify_rows(ds, n, "annotated dataset")
+            if before_commit is not None:
+                before_commit()
+            commit_id = commit(ds, commit_message)
     columns_written = list(buffers)
     rows_written, labeled = int(writer.matched.sum()), int(writer.labeled.sum())
     logger.info("annotations: %d columns, %d of %d rows from %d data rows, %d labeled, %d missing",

@@ -100,3 +100,8 @@ def open_or_create(
             return _call(deeplake.open, path, creds, token, org_id)
     logger.info("Creating Deep Lake dataset %s", redact_url(path))
     return _call(deeplake.create, path, creds, token, org_id)
+
+
+def open_read_only(path: str, creds: dict | None = None, token: str | None = None, org_id: str | None = None) -> Any:
+    """Open the dataset at ``path`` read-only, as stored (hold the result while opening its branches)."""
+    return _call(deeplake.open_read_only, str(path), creds, token, org_id)

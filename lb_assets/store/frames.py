@@ -31,6 +31,7 @@ from lb_assets.media.video import frame_to_rgb, iter_decoded
 from lb_assets.redact import redact_url
 from lb_assets.store import schema
 from lb_assets.store.atomic import META_KEY, atomic, commit, read_meta
+from lb_assets.store.verify import verify_rows
 
 logger = logging.getLogger(__name__)
 
@@ -306,6 +307,7 @@ def build_frame_dataset(
     batch_size: int = 100,
     frame_count_policy: str = "fail",
     progress: Progress | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> FrameBuildResult:
     """Append the frames (video) or images of every data row not yet in ``ds``, and commit once.
 
@@ -318,6 +320,7 @@ def build_frame_dataset(
         frame_count_policy: ``"fail"``, ``"pad"`` or ``"truncate"`` (`lb_assets.media.video`).
         progress: Called with event dicts (``frames_written``, ``video_done``, ``images_written``,
             ``build_done``).
+        before_commit: Called right before the commit (e.g. a free-space check); raising aborts the build.
 
     Returns:
         The `FrameBuildResult`.
@@ -338,6 +341,7 @@ def build_frame_dataset(
     media_type = _media_type(infos, existing_meta)
     project_id, project_name = _project(infos, existing_meta)
     with atomic(ds, f"building the frame dataset of project {project_id}"):
+        rows_before = len(ds)
         storage = _ensure_columns(ds, media_type, storage)
         present = {data_row_of_key(k) for k in read_row_keys(ds)}
         sources = list((existing_meta or {}).get("sources") or [])
@@ -365,6 +369,9 @@ def build_frame_dataset(
             ds.metadata[META_KEY] = {"project_id": project_id, "type": media_type, "sources": sources,
                                      "project_name": project_name}
             what = "frames" if media_type == "video" else "images"
+            verify_rows(ds, rows_before + builder.rows_added, f"frame dataset of project {project_id}")
+            if before_commit is not None:
+                before_commit()
             commit_id = commit(ds, f"lb_assets: {builder.rows_added} {what} of {len(todo)} {media_type}(s) from "
                                    f"Labelbox project {project_id} ({storage}); {len(sources)} data rows in total")
     builder.report({"event": "build_done", "rows_added": builder.rows_added, "data_rows_added": len(todo),
