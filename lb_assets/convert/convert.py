@@ -12,6 +12,12 @@ polygon/line ``list[float32 (N, 2)]``; mask ``bool (H, W, K)``; radio/checklist 
   without an answer. Checklist indices of all instances are concatenated. Several text answers on one row
   are joined with newlines.
 * ``merge`` label policy: values of all labels are concatenated on each row.
+* Geometry that cannot be drawn (NaN/inf coordinates, a box with negative width/height or wholly outside
+  the frame, a polygon with fewer than 3 distinct points, a line with fewer than 2) is dropped together
+  with its nested classifications and counted in ``invalid`` by reason; a box partly outside the frame
+  (``media_attributes`` width/height; not clipped when unknown) is clipped to it and counted in ``clipped``
+  (`lb_assets.convert.geometry.fit_geometry`). An object whose ``annotation_kind`` is unknown, or names
+  another geometry than the one it carries, is skipped like an unknown tool.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from lb_assets.convert.classifications import ReadResult, read_classification
-from lb_assets.convert.geometry import geometry_of, object_kind
+from lb_assets.convert.geometry import annotation_kind_mismatch, fit_geometry, geometry_of, object_kind
 from lb_assets.convert.interpolation import PlacedObject, expand_video_label
 from lb_assets.convert.labels import choose_labels
 from lb_assets.convert.lb_meta import meta_values
@@ -51,6 +57,9 @@ class ConvertedRow:
         policy: The label policy applied.
         label: The label used for metadata (``label_creator``): the chosen one, or the first under merge.
         out_of_range: Annotations on frames outside ``1..frame_count`` (not applied).
+        invalid: Geometries dropped as undrawable, counted by reason (``non_finite``, ``negative_size``,
+            ``too_few_points``, ``outside_frame``); one count per row (frame) a value was dropped from.
+        clipped: Boxes clipped to the frame (one count per row).
         warnings: Notes on the conversion (missing keyframes, clipped segments, ...).
     """
 
@@ -64,6 +73,8 @@ class ConvertedRow:
     label: dict | None = None
     out_of_range: int = 0
     warnings: list[str] = field(default_factory=list)
+    invalid: Counter = field(default_factory=Counter)
+    clipped: int = 0
 
     def row_keys(self) -> list[str]:
         """``row_key`` of each row (1-based frame numbers for video, 0 for an image)."""
@@ -85,6 +96,8 @@ class _Converter:
         self.parts: dict[str, dict[int, list[Any]]] = {name: {} for name in plan.columns}
         self.skipped: Counter = Counter()
         self.unknown: Counter = Counter()
+        self.invalid: Counter = Counter()
+        self.clipped = 0
         self.warnings: list[str] = []
 
     def where(self) -> str:
@@ -101,6 +114,23 @@ class _Converter:
             raise UnknownAnnotationError(f"{self.where()}: annotation {name!r} is not in the ontology plan")
         self.skipped[name] += 1
         self.unknown[name] += 1
+
+    def row_name(self, row: int) -> str:
+        return f"frame {row + 1}" if self.info.media_type == "video" else "image"
+
+    def drawable(self, kind: str, name: str, geometry: Any, row: int) -> Any:
+        """The geometry fitted to the frame, or None when it cannot be drawn (counted in ``invalid``)."""
+        fitted = fit_geometry(kind, geometry, self.info.width, self.info.height)
+        if fitted.reason is None:
+            self.clipped += int(fitted.clipped)
+            return fitted.geometry
+        message = f"{kind} {name!r} on {self.row_name(row)} dropped: {fitted.reason}"
+        if self.strict:
+            raise ExportRowError(f"project {self.info.project_id}: {message}", row_index=self.info.row_index,
+                                 data_row_id=self.info.data_row_id)
+        self.invalid[fitted.reason] += 1
+        self.warnings.append(message)
+        return None
 
     def classifications(self, result: ReadResult, row: int) -> None:
         for name in result.unknown:
@@ -123,6 +153,10 @@ class _Converter:
             skipped_kind = self.plan.is_skipped_feature(obj.get("feature_schema_id"), obj.get("name"))
             self.not_converted(name if kind else f"{name} (no geometry)", known_kind=skipped_kind)
             return
+        declared = annotation_kind_mismatch(obj, kind)
+        if declared is not None:
+            self.not_converted(f"{name} (annotation_kind {declared})", known_kind=False)
+            return
         if kind == "mask":
             if self.masks is None:
                 if self.strict:
@@ -138,6 +172,9 @@ class _Converter:
                     raise ExportRowError(str(exc), row_index=self.info.row_index, data_row_id=self.info.data_row_id)
                 self.warnings.append(str(exc))
                 self.skipped[f"{name} (malformed)"] += 1
+                return
+            geometry = self.drawable(kind, name, geometry, row)
+            if geometry is None:
                 return
             self.add(route.column, row, geometry)
         self.nested(obj, route, row)
@@ -232,14 +269,15 @@ def convert_data_row(
         plan: The ontology plan (`lb_assets.convert.ontology.build_plan`).
         policy: Label policy: ``"latest"``, ``"first"`` or ``"merge"`` (`lb_assets.convert.labels`).
         masks: Source of mask PNGs; without one, mask annotations are counted in ``skipped``.
-        strict: Raise instead of skipping unknown features, frames beyond ``frame_count`` and masks
-            without a source.
+        strict: Raise instead of skipping unknown features and annotation kinds, frames beyond
+            ``frame_count``, masks without a source and undrawable geometry (clipping never raises).
 
     Returns:
         The converted row.
 
     Raises:
-        ExportRowError: A video row has no usable ``frame_count``, or (strict) an annotation lies beyond it.
+        ExportRowError: A video row has no usable ``frame_count``, or (strict) an annotation lies beyond it
+            or cannot be drawn.
         UnknownAnnotationError: (strict) an annotation names a feature the plan does not know.
         MediaError: A mask could not be fetched or decoded.
         ConfigError: Unknown policy, or (strict) a mask without a `MaskSource`.
@@ -282,6 +320,7 @@ def convert_data_row(
         if strict:
             raise ExportRowError(message, row_index=info.row_index, data_row_id=info.data_row_id)
         logger.warning(message)
+    _log_geometry(info, conv)
     if conv.unknown:
         logger.warning(
             "project %s, data row %s: skipped annotations not in the ontology plan: %s",
@@ -298,4 +337,21 @@ def convert_data_row(
         label=selection.labels[0] if selection.labels else None,
         out_of_range=out_of_range,
         warnings=conv.warnings,
+        invalid=conv.invalid,
+        clipped=conv.clipped,
     )
+
+
+def _log_geometry(info: DataRowInfo, conv: _Converter) -> None:
+    """One warning per data row with dropped geometry; one info line when boxes were clipped."""
+    if conv.invalid:
+        logger.warning(
+            "project %s, data row %s: dropped %d undrawable geometr%s: %s",
+            info.project_id, info.data_row_id, sum(conv.invalid.values()),
+            "y" if sum(conv.invalid.values()) == 1 else "ies", dict(conv.invalid),
+        )
+    if conv.clipped:
+        logger.info(
+            "project %s, data row %s: clipped %d box(es) to the %sx%s frame",
+            info.project_id, info.data_row_id, conv.clipped, info.width, info.height,
+        )

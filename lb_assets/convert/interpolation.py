@@ -8,6 +8,9 @@ Rules (frame numbers are 1-based throughout):
   before the first listed frame it is held from the segment start (real data: the start is not always
   listed, spec 10.8). Nested classifications are HELD from the previous listed frame, never taking the
   next one early (D7). Masks are never interpolated or held: they appear only on listed frames.
+  A listed frame whose geometry cannot be drawn (NaN/inf, negative box size, too few points) is placed as
+  listed (the converter drops and counts it) but never interpolated from or held: the frames it would
+  feed get nothing (a later listed frame is held instead when the undrawable one comes after).
 * ``key_frame_feature_map`` is parsed in both forms (list of int|str; dict of str->bool keeping true keys);
   ids without an entry use the frames they are listed on. Keyframes missing from ``frames`` are logged.
 * A label without ``segments`` still applies its listed frames (D6).
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lb_assets.convert.geometry import INTERPOLABLE, geometry_of, interpolate, object_kind
+from lb_assets.convert.geometry import INTERPOLABLE, geometry_of, interpolate, object_kind, undrawable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +217,11 @@ class _Expander:
                     geometry_cache[number] = geometry_of(kind, listed[number]) if kind in INTERPOLABLE else None
                 except ValueError as exc:
                     self.warn(f"instance {fid} frame {number}: {exc}")
+                    geometry_cache[number] = None
+                found = geometry_cache[number]
+                reason = undrawable_reason(kind, found) if found is not None and kind else None
+                if reason is not None:
+                    self.warn(f"instance {fid} frame {number}: geometry cannot be drawn ({reason}); not interpolated")
                     geometry_cache[number] = None
             return geometry_cache[number]
 

@@ -239,7 +239,7 @@ def annotated_branch(
     check_results = [
         _with_stage(contains, stage),
         checks.check_coverage(tap.labeled_frames, tap.frames, tap.labeled_data_rows, tap.data_rows),
-        checks.check_unknown_tools(tap.skipped),
+        checks.check_unknown_tools(tap.skipped, tap.invalid_by_data_row, tap.clipped),
     ]
     return dg.MaterializeResult(
         data_version=dg.DataVersion(commit),

@@ -1,15 +1,16 @@
 """Asset checks: their specs (attached to the assets with ``check_specs``) and how each is evaluated.
 
 Blocking (ERROR): decoded frames equal Labelbox frame counts; the ``labelbox`` branch holds every frame of main;
-the annotation dataset is UNION-compatible with the frame dataset. Non-blocking (WARN): annotation coverage and
-unknown tools skipped. Checks are evaluated inside the asset (no partitioned ``@asset_check``: that API still
+the annotation dataset is UNION-compatible with the frame dataset. Non-blocking (WARN): annotation coverage, and
+annotations not written (unknown tools or annotation kinds skipped, undrawable geometry dropped, per reason and
+data row). Checks are evaluated inside the asset (no partitioned ``@asset_check``: that API still
 warns as a preview in Dagster 1.13).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -19,6 +20,8 @@ BRANCH_HAS_MAIN = "labelbox_branch_contains_main"
 COVERAGE = "annotation_coverage"
 UNKNOWN_TOOLS = "no_unknown_tools"
 UNION_COMPATIBLE = "union_compatible_with_frames"
+#: data rows listed in a check's metadata
+ROWS_SHOWN = 20
 
 
 def frame_dataset_specs(asset: str) -> list[dg.AssetCheckSpec]:
@@ -37,7 +40,9 @@ def annotated_branch_specs(asset: str) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(BRANCH_HAS_MAIN, asset=asset, blocking=True,
                           description="The labelbox branch contains every row key of main."),
         dg.AssetCheckSpec(COVERAGE, asset=asset, description="Labeled rows vs rows without labels."),
-        dg.AssetCheckSpec(UNKNOWN_TOOLS, asset=asset, description="No annotation was skipped as unknown."),
+        dg.AssetCheckSpec(UNKNOWN_TOOLS, asset=asset,
+                          description="No annotation was skipped as unknown or dropped as undrawable geometry "
+                          "(NaN/inf, negative size, outside the frame, too few points)."),
     ]
 
 
@@ -102,14 +107,41 @@ def check_coverage(labeled_rows: int, rows: int, labeled_data_rows: int, data_ro
     )
 
 
-def check_unknown_tools(skipped: Counter[str]) -> dg.AssetCheckResult:
-    """Warn when annotations were skipped because the ontology plan does not know their tool."""
+def check_unknown_tools(
+    skipped: Counter[str],
+    invalid_by_data_row: Mapping[str, Mapping[str, int]] | None = None,
+    clipped: int = 0,
+) -> dg.AssetCheckResult:
+    """Warn when annotations were not written: skipped (unknown tool or kind) or dropped as undrawable geometry.
+
+    Args:
+        skipped: Skipped annotations by feature name (``ConversionTap.skipped``).
+        invalid_by_data_row: Data row id -> dropped geometries by reason (``ConversionTap.invalid_by_data_row``).
+        clipped: Boxes clipped to their frame (reported, not a failure).
+    """
+    by_row = {drid: dict(reasons) for drid, reasons in (invalid_by_data_row or {}).items() if reasons}
+    invalid: Counter[str] = Counter()
+    for reasons in by_row.values():
+        invalid.update(reasons)
+    problems = []
+    if skipped:
+        problems.append(f"skipped: {dict(skipped)}")
+    if invalid:
+        problems.append(f"dropped undrawable geometry: {dict(invalid)} in {len(by_row)} data rows")
     return dg.AssetCheckResult(
         check_name=UNKNOWN_TOOLS,
-        passed=not skipped,
+        passed=not problems,
         severity=dg.AssetCheckSeverity.WARN,
-        description=None if not skipped else f"skipped: {dict(skipped)}",
-        metadata={"skipped": dg.MetadataValue.json(dict(skipped)), "skipped_total": int(sum(skipped.values()))},
+        description="; ".join(problems) or None,
+        metadata={
+            "skipped": dg.MetadataValue.json(dict(skipped)),
+            "skipped_total": int(sum(skipped.values())),
+            "invalid_geometry": dg.MetadataValue.json(dict(invalid)),
+            "invalid_geometry_total": int(sum(invalid.values())),
+            "invalid_geometry_data_rows": len(by_row),
+            "invalid_geometry_by_data_row": dg.MetadataValue.json(dict(sorted(by_row.items())[:ROWS_SHOWN])),
+            "clipped_boxes": int(clipped),
+        },
     )
 
 

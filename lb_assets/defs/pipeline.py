@@ -19,14 +19,19 @@ from lb_assets.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 TABLE_ROWS = 10
+#: data rows with dropped geometry named one by one in the run log (then only the final summary)
+INVALID_ROWS_LOGGED = 20
 
 
 def read_infos(export_file: Path, project_id: str) -> list[Any]:
-    """Parse every row of an export file (``DataRowInfo`` list, in export order)."""
-    from lb_assets.convert.rows import parse_row
-    from lb_assets.labelbox.export import iter_export_rows
+    """Parse each data row of an export file once (``DataRowInfo`` list, in export order).
 
-    return [parse_row(row, project_id, i) for i, row in enumerate(iter_export_rows(export_file))]
+    A data row id exported twice is read from its later row (`lb_assets.labelbox.export.iter_unique_rows`).
+    """
+    from lb_assets.convert.rows import parse_row
+    from lb_assets.labelbox.export import iter_unique_rows
+
+    return [parse_row(row, project_id, i) for i, row in iter_unique_rows(export_file)]
 
 
 def build_plan(labelbox: Any, export_file: Path, project_id: str, media_type: str, group_mapping: dict[str, str]) -> Any:
@@ -53,7 +58,14 @@ class FetcherMaskSource:
 
 
 class ConversionTap:
-    """Counts coverage and collects a preview candidate and table rows while converted rows stream by."""
+    """Counts coverage and collects a preview candidate and table rows while converted rows stream by.
+
+    Attributes:
+        skipped: Annotations skipped (unknown tools/kinds, ...), by feature name.
+        invalid: Geometries dropped as undrawable, by reason (``ConvertedRow.invalid`` summed).
+        invalid_by_data_row: Data row id -> its drops by reason (data rows without drops are absent).
+        clipped: Boxes clipped to the frame.
+    """
 
     def __init__(self, plan: Any, log: Any = logger, project_id: str = "") -> None:
         self.kinds = {name: spec.kind for name, spec in plan.columns.items()}
@@ -65,6 +77,9 @@ class ConversionTap:
         self.frames = 0
         self.labeled_frames = 0
         self.skipped: Counter[str] = Counter()
+        self.invalid: Counter[str] = Counter()
+        self.invalid_by_data_row: dict[str, Counter[str]] = {}
+        self.clipped = 0
         self.table: list[dict[str, Any]] = []
         self._last_log = time.monotonic()
 
@@ -73,6 +88,23 @@ class ConversionTap:
         for converted in rows:
             self._observe(converted)
             yield converted
+        if self.invalid or self.clipped:
+            self.log.warning(
+                f"Project {self.project_id}: dropped {sum(self.invalid.values())} undrawable geometries "
+                f"{dict(self.invalid)} in {len(self.invalid_by_data_row)} data rows; clipped {self.clipped} "
+                "boxes to their frame"
+            )
+
+    def _observe_geometry(self, converted: Any) -> None:
+        invalid = Counter(getattr(converted, "invalid", None) or {})
+        self.clipped += int(getattr(converted, "clipped", 0) or 0)
+        if not invalid:
+            return
+        drid = converted.info.data_row_id
+        self.invalid.update(invalid)
+        self.invalid_by_data_row.setdefault(drid, Counter()).update(invalid)
+        if len(self.invalid_by_data_row) <= INVALID_ROWS_LOGGED:
+            self.log.warning(f"Project {self.project_id}, data row {drid}: dropped undrawable geometry {dict(invalid)}")
 
     def _observe(self, converted: Any) -> None:
         from lb_assets.convert.rows import row_key
@@ -86,6 +118,7 @@ class ConversionTap:
         self.labeled_frames += sum(labeled)
         self.labeled_data_rows += int(any(labeled))
         self.skipped.update(getattr(converted, "skipped", None) or {})
+        self._observe_geometry(converted)
         self.picker.offer(keys, converted.values)
         for i, key in enumerate(keys):
             if len(self.table) >= TABLE_ROWS:
@@ -110,12 +143,12 @@ class ConversionTap:
 def iter_converted(
     export_file: Path, project_id: str, plan: Any, settings: ProjectSettings, masks: Any | None
 ) -> Iterator[Any]:
-    """Convert each export row (one ``ConvertedRow`` at a time)."""
+    """Convert each data row of the export once (one ``ConvertedRow`` at a time; duplicates: the later row)."""
     from lb_assets.convert.convert import convert_data_row
     from lb_assets.convert.rows import parse_row
-    from lb_assets.labelbox.export import iter_export_rows
+    from lb_assets.labelbox.export import iter_unique_rows
 
-    for i, row in enumerate(iter_export_rows(export_file)):
+    for i, row in iter_unique_rows(export_file):
         info = parse_row(row, project_id, i)
         yield convert_data_row(info, plan, policy=settings.label_policy, masks=masks, strict=settings.strict)
 

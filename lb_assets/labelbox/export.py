@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -202,8 +203,8 @@ def _single_project_id(row: dict[str, Any]) -> str | None:
 
 
 def _tmp_path(dest: Path) -> Path:
-    tmp = dest.with_suffix(".tmp")
-    return tmp if tmp != dest else dest.with_name(dest.name + ".part")
+    """A temporary file beside ``dest``, unique to this writer (concurrent writers never share one)."""
+    return dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
 
 
 def _write_atomically(dest: Path, project_id: str | None, rows: Iterable[tuple[dict[str, Any], bytes | None]]) -> ExportSummary:
@@ -263,7 +264,7 @@ def export_project(
 ) -> ExportSummary:
     """Export one project (export v2) to ``dest`` as NDJSON, streamed row by row.
 
-    The file is written to ``dest.with_suffix('.tmp')`` and moved over ``dest`` only when complete, so a
+    The file is written to a temporary file unique to this writer beside ``dest`` and moved over ``dest`` only when complete, so a
     failure midway leaves the previous file intact. Memory stays bounded whatever the project size.
 
     Args:
@@ -338,6 +339,64 @@ def iter_export_rows(path: Path) -> Iterator[dict[str, Any]]:
     """
     for _index, row, _line in _iter_lines(Path(path)):
         yield row
+
+
+DUPLICATES_LOGGED = 20
+
+
+def _row_id(row: Any) -> str | None:
+    data_row = row.get("data_row") if isinstance(row, dict) else None
+    drid = data_row.get("id") if isinstance(data_row, dict) else None
+    return str(drid) if drid else None
+
+
+def _last_index_by_id(rows: Iterable[Any], where: str) -> dict[str, int]:
+    """First pass: data row id -> index of its last occurrence; each duplicate is logged (the first few)."""
+    last: dict[str, int] = {}
+    duplicates = 0
+    for index, row in enumerate(rows):
+        drid = _row_id(row)
+        if drid is None:
+            continue
+        if drid in last:
+            duplicates += 1
+            if duplicates <= DUPLICATES_LOGGED:
+                logger.warning("%s: data row %s appears twice, at rows %d and %d; the later row (%d) is used for "
+                               "media and labels", where, drid, last[drid], index, index)
+        last[drid] = index
+    if duplicates > DUPLICATES_LOGGED:
+        logger.warning("%s: %d duplicate data row occurrences in all; only the last of each is used", where, duplicates)
+    return last
+
+
+def _rows_of(source: Path | str | Sequence[dict[str, Any]]) -> Iterator[Any]:
+    return iter_export_rows(Path(source)) if isinstance(source, (str, Path)) else iter(source)
+
+
+def iter_unique_rows(source: Path | str | Sequence[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each data row once: the LAST occurrence of every ``data_row.id``, with its index in the source.
+
+    The rule for duplicate data row ids in one export: the later row wins for media and labels alike, and
+    takes the position of its last occurrence (earlier copies are left out, each duplicate is logged with
+    the data row id and both row indexes). Rows without a ``data_row.id`` are yielded as they are (parsing
+    them reports the error). A file is read twice (ids and indexes are held, never the rows).
+
+    Args:
+        source: An NDJSON export file (as for `iter_export_rows`) or a list of export rows (``project_json``).
+
+    Yields:
+        ``(index in the source, row)`` in source order.
+
+    Raises:
+        ConfigError: the file does not exist.
+        ExportRowError: a line is not a JSON object.
+    """
+    where = str(source) if isinstance(source, (str, Path)) else "project_json"
+    last = _last_index_by_id(_rows_of(source), where)
+    for index, row in enumerate(_rows_of(source)):
+        drid = _row_id(row)
+        if drid is None or last.get(drid) == index:
+            yield index, row
 
 
 def _iter_lines(path: Path) -> Iterator[tuple[int, dict[str, Any], bytes]]:

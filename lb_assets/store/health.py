@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lb_assets.errors import StorageWriteError
@@ -73,19 +73,28 @@ def check_free_space(path: str, needed: int | None = None) -> None:
         )
 
 
-def check_log(path: str) -> None:
-    """Raise `StorageWriteError` when a branch's version log of a local dataset was left empty."""
+def check_log(path: str, branch_ids: Iterable[str] | None = None) -> None:
+    """Raise `StorageWriteError` when a version log of a local dataset was left empty.
+
+    Args:
+        path: The dataset.
+        branch_ids: Only these branches' logs (``ds.branches[name].id``) and the shared ``_meta`` log; default
+            every log (a damaged log of an abandoned staging branch does not harm the others).
+    """
     directory = local_dir(path)
     if directory is None:
         return
     log_dir = directory / "_deeplake_log"
     if not log_dir.is_dir():
         return
+    names = None if branch_ids is None else {"_meta", *branch_ids}
     for counter in log_dir.glob("*/next_base"):
+        if names is not None and counter.parent.name not in names:
+            continue
         if counter.stat().st_size == 0:
             raise StorageWriteError(
-                f"dataset {path}: its version log {counter.relative_to(directory)} was left empty, so the last "
-                f"write did not complete (the storage was probably full); {REPAIR_HINT}"
+                f"dataset {path}: its version log {counter.relative_to(directory)} was left empty, so a write "
+                f"did not complete (the storage was probably full); {REPAIR_HINT}"
             )
 
 

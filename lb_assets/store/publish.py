@@ -54,11 +54,13 @@ class Stage:
     rows_before: int = 0
     base_version: str = ""
     _meta_before: Any = None
+    _readers: list[Any] = field(default_factory=list)
 
     @classmethod
     def open(cls, published: Any, path: str, owner: str, open_kwargs: dict[str, Any] | None = None) -> Stage:
         """Branch a fresh staging branch off ``published`` (a stage of the same name is replaced)."""
         name = stage_name(current_branch(published), owner)
+        health.check_log(path, [_branch_id(published, current_branch(published))])
         if name in branch_names(published):
             logger.info("Replacing staging branch %s left by an earlier attempt", name)
             published.branches[name].delete()
@@ -83,6 +85,7 @@ class Stage:
         from lb_assets.store.datasets import open_read_only
 
         parent = open_read_only(self.path, **self.open_kwargs)
+        self._readers.append(parent)  # a branch's dataset needs its parent alive (deeplake 4.7.4)
         return parent.branches[self.name].open()
 
     def publish(self, message: str, audits: tuple[Audit, ...] = ()) -> str:
@@ -95,8 +98,9 @@ class Stage:
         if str(self.ds.version) == self.base_version:  # nothing was committed: nothing to publish
             self.cleanup()
             return str(self.published.version)
+        logs = [_branch_id(self.published, self.target), _branch_id(self.published, self.name)]
         try:
-            health.check_log(self.path)
+            health.check_log(self.path, logs)
             staged = self.reopened()
             verify_rows(staged, len(self.ds), f"staging branch {self.name} of {redact_url(self.path)}")
             for audit in audits:
@@ -106,7 +110,7 @@ class Stage:
         except BaseException:
             self.restore_meta()
             raise
-        health.check_log(self.path)
+        health.check_log(self.path, logs)
         verify_rows(self.published, len(staged), f"{self.describe()} after publishing {self.name}")
         version = str(self.published.version)
         logger.info("Published %s to %s: version %s (%d rows)", self.name, self.describe(), version, len(staged))
@@ -119,13 +123,18 @@ class Stage:
         logger.warning("Not published: %s stays as it was; staging branch %s kept", self.describe(), self.name)
 
     def restore_meta(self) -> None:
-        """Put back ``labelbox_meta`` as it was before the write (metadata is not versioned)."""
+        """Put back ``labelbox_meta`` as it was before the write.
+
+        Dataset metadata is shared by every branch and saved by the next commit of any branch, so the value is
+        restored and saved with an (empty) commit of the staging branch.
+        """
         try:
             if self._meta_before is None:
-                if META_KEY in list(self.published.metadata.keys()):
-                    del self.published.metadata[META_KEY]
-            elif read_meta(self.published) != self._meta_before:
-                self.published.metadata[META_KEY] = self._meta_before
+                if META_KEY in list(self.ds.metadata.keys()):
+                    del self.ds.metadata[META_KEY]
+            else:
+                self.ds.metadata[META_KEY] = self._meta_before
+            self.ds.commit(f"lb_assets: restore {META_KEY} (not published)")
         except (RuntimeError, OSError, KeyError) as exc:
             logger.error("Could not restore %s of %s: %s", META_KEY, redact_url(self.path), exc)
 
@@ -139,3 +148,7 @@ class Stage:
                 except (RuntimeError, OSError) as exc:  # a damaged old stage must not fail a good publish
                     logger.warning("Could not delete staging branch %s of %s: %s", name, redact_url(self.path), exc)
 
+
+
+def _branch_id(ds: Any, name: str) -> str:
+    return str(ds.branches[name].id)

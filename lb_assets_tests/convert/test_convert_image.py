@@ -27,9 +27,13 @@ def _sdk_image_ontology() -> dict:
     }
 
 
+#: a frame large enough for every box below (boxes are clipped to media_attributes width/height)
+MEDIA = {"height": 480, "width": 640, "mime_type": "image/jpeg", "asset_type": "image", "exif_rotation": 1}
+
+
 def _convert(labels: list[dict], onto: dict | None = None, **kw):
     plan = build_plan(onto or image_ontology(), "image")
-    return convert_data_row(parse_row(image_row(labels), PID, 0), plan, **kw)
+    return convert_data_row(parse_row(image_row(labels, media=dict(MEDIA)), PID, 0), plan, **kw)
 
 
 def test_sdk_export_sample_converts_every_annotation() -> None:

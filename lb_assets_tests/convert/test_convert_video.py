@@ -73,7 +73,8 @@ def test_dict_form_key_frame_feature_map_from_sdk_sample() -> None:
     onto = {"tools": [tool("rectangle", "bbox", "fb", [classification("radio", "nested", "fn", [
         option("radio_option_1", "fo1", label="radio_option_1")])])]}
     plan = build_plan(onto, "video")
-    out = convert_data_row(parse_row(video_row([lab], frame_count=20), PID, 0), plan)
+    media = {"height": 720, "width": 1280, "mime_type": "video/mp4", "frame_count": 20, "asset_type": "video"}
+    out = convert_data_row(parse_row(video_row([lab], media=media), PID, 0), plan)  # boxes fit a 1280x720 frame
     rows_with_box = [i + 1 for i, v in enumerate(out.values["bbox/bbox"]) if v is not None]
     assert rows_with_box == [13, 18, 19]  # segments [[13,13],[18,19]], dict-form kffm
     np.testing.assert_array_equal(out.values["bbox/bbox"][12], [[146.0, 98.0, 236.0, 243.0]])

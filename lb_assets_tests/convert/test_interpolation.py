@@ -41,7 +41,7 @@ def test_line_and_point_interpolated_polygon_count_mismatch_held() -> None:
 
 
 def test_instance_missing_from_its_segment_is_warned_not_fatal() -> None:
-    ann = video_annotations({"9": frame([_poly(9, [(0, 0)])])}, {"p": [[1, 3], [8, 9]]}, {"p": [1, 9]})
+    ann = video_annotations({"9": frame([_poly(9, [(0, 0), (1, 0), (0, 1)])])}, {"p": [[1, 3], [8, 9]]}, {"p": [1, 9]})
     out = expand_video_label(ann, 10)
     assert sorted(out.frames) == [8, 9]
     assert any("not listed on any frame of its segment [1, 3]" in w for w in out.warnings)
