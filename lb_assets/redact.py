@@ -8,7 +8,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 _SECRET_HEADER_NAMES = {"authorization", "x-api-key", "cookie", "x-ms-blob-sas", "proxy-authorization"}
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
-_REQUEST_LINE_QUERY = re.compile(r"\b((?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) [^\s?\"']+)\?[^\s\"']*")
+# A query string ends at whitespace, a quote or the end; punctuation glued to its end (``: HTTP 404``,
+# ``, then``, ``).``) is the sentence's, so it is kept after the redaction.
+_QUERY = r"\?(?!<redacted>)[^\s\"']*?(?=[:;,.!?)\]}>]*(?:[\s\"']|$))"
+_REQUEST_LINE_QUERY = re.compile(r"\b((?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) [^\s?\"']+)" + _QUERY)
+_URL_QUERY = re.compile(r"(https?://[^\s?'\"]+)" + _QUERY)
 # Third-party loggers that write request URLs (with signed query strings) at DEBUG.
 HTTP_LOGGERS = ("urllib3.connectionpool", "lbox.request_client", "labelbox")
 
@@ -38,7 +42,7 @@ def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
         if secret:
             out = out.replace(secret, "<redacted>")
     out = _REQUEST_LINE_QUERY.sub(r"\1?<redacted>", out)
-    return re.sub(r"(https?://[^\s?'\"]+)\?[^\s'\"]*", r"\1?<redacted>", out)
+    return _URL_QUERY.sub(r"\1?<redacted>", out)
 
 
 class RedactingFilter(logging.Filter):

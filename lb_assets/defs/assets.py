@@ -384,7 +384,7 @@ def _converted_rows(
     export_file = _require_export(storage, pid)
     settings, plan = _plan(labelbox, export_file, pid, config, frames)
     tap = pipeline.ConversionTap(plan, context.log, pid)
-    masks = pipeline.FetcherMaskSource(presigner.mask_fetcher(labelbox.api_key))
+    masks = pipeline.FetcherMaskSource(presigner.mask_fetcher(labelbox.api_key, labelbox.endpoint))
     return plan, tap, tap.wrap(pipeline.iter_converted(export_file, pid, plan, settings, masks))
 
 

@@ -22,7 +22,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from lb_assets.errors import MediaError
+from lb_assets.errors import MediaError, PermanentMediaError
 from lb_assets.redact import redact_url
 
 logger = logging.getLogger(__name__)
@@ -42,13 +42,24 @@ def _where(source: str | None) -> str:
     return f" {redact_url(source)}" if source else ""
 
 
+def _bomb(source: str | None, exc: BaseException) -> PermanentMediaError:
+    return PermanentMediaError(
+        f"image{_where(source)} is a decompression bomb (more pixels than Pillow's limit "
+        f"Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}): {exc}"
+    )
+
+
 def _open(data: bytes, source: str | None) -> Image.Image:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise MediaError(f"image{_where(source)}: expected bytes, got {type(data).__name__}")
+    if len(data) == 0:
+        raise PermanentMediaError(f"image{_where(source)} is an empty file (0 bytes)")
     try:
         return Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise MediaError(f"image{_where(source)} cannot be identified ({len(data)} bytes): {exc}") from None
+    except Image.DecompressionBombError as exc:
+        raise _bomb(source, exc) from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise PermanentMediaError(f"image{_where(source)} cannot be identified ({len(data)} bytes): {exc}") from None
 
 
 def image_format(data: bytes, source: str | None = None) -> str:
@@ -57,7 +68,7 @@ def image_format(data: bytes, source: str | None = None) -> str:
     Only the header is read. Args: ``data``, the file bytes; ``source``, a name for error messages.
 
     Raises:
-        MediaError: The bytes are not an image Pillow knows.
+        PermanentMediaError: The bytes are not an image Pillow knows.
     """
     with _open(data, source) as img:
         return (img.format or "unknown").lower()
@@ -93,7 +104,8 @@ def load_image(data: bytes, source: str | None = None) -> np.ndarray:
         source: URL or path, only for error messages (redacted).
 
     Raises:
-        MediaError: The bytes cannot be decoded; the cause is included.
+        PermanentMediaError: The bytes are empty, cannot be decoded (the cause is included), or
+            are a decompression bomb (more pixels than ``PIL.Image.MAX_IMAGE_PIXELS`` allows).
     """
     with _open(data, source) as img:
         try:
@@ -101,8 +113,10 @@ def load_image(data: bytes, source: str | None = None) -> np.ndarray:
             img.load()
             oriented = ImageOps.exif_transpose(img)
             arr = _to_rgb(oriented)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise MediaError(f"decoding image{_where(source)} failed: {type(exc).__name__}: {exc}") from None
+        except Image.DecompressionBombError as exc:
+            raise _bomb(source, exc) from None
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise PermanentMediaError(f"decoding image{_where(source)} failed: {type(exc).__name__}: {exc}") from None
     return np.ascontiguousarray(arr)
 
 

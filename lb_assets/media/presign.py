@@ -5,11 +5,18 @@ integration (the "seed") accepts as ``url_presigner``. Users' existing presigner
 shapes; :func:`normalize_presign_result` turns each into ``(str, dict[str, str])``.
 
 Presigners hold secrets (API keys, SAS tokens): their ``repr`` never shows them, and they never log.
+
+The built-in presigners add their credentials only for URLs on their hosts (:class:`HostPatterns`):
+``LabelboxBearerPresigner`` for Labelbox's hosts and the API host in use, ``AzureSasPresigner`` for
+``*.blob.core.windows.net``, ``StaticHeadersPresigner`` for a list that must be given. Other URLs pass
+through without credentials (public media). ``$LB_ASSETS_CREDENTIAL_HOSTS`` (comma-separated patterns)
+extends every built-in default list.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -127,87 +134,243 @@ def normalize_presign_result(result: Any) -> tuple[str, Headers]:
     return url, validate_headers(headers)
 
 
-def _host_matches(url: str, hosts: tuple[str, ...]) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    return any(host == h or host.endswith("." + h) for h in hosts)
+CREDENTIAL_HOSTS_ENV = "LB_ASSETS_CREDENTIAL_HOSTS"
+DEFAULT_LABELBOX_HOSTS: tuple[str, ...] = ("labelbox.com", "*.labelbox.com")
+DEFAULT_AZURE_HOSTS: tuple[str, ...] = ("*.blob.core.windows.net",)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _split_pattern(pattern: str, setting: str) -> tuple[str, int | None]:
+    """``"Host[:port]"`` -> ``(host, port)``, lower-cased; raises ConfigError naming ``setting``."""
+    text = pattern.strip().lower().rstrip(".")
+    host, port = text, None
+    if text.startswith("["):  # IPv6 literal
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else rest
+    else:
+        head, sep, tail = text.rpartition(":")
+        host, port_text = (head, tail) if sep else (text, "")
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ConfigError(f"{setting}: host pattern {pattern!r} has an invalid port")
+        port = int(port_text)
+    body = host[2:] if host.startswith("*.") else host
+    if not body or any(c in body for c in "*/?#@ \\") or "://" in text:
+        raise ConfigError(
+            f"{setting}: invalid host pattern {pattern!r}; use 'host', 'host:port' or '*.domain' (no scheme or path)"
+        )
+    return host, port
+
+
+def _url_host_port(url: str) -> tuple[str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return "", None
+    return (parts.hostname or "").lower().rstrip("."), port or _DEFAULT_PORTS.get(parts.scheme.lower())
+
+
+class HostPatterns:
+    """Hosts credentials may be sent to: exact ``host``, or ``*.suffix`` (subdomains only), case-insensitive.
+
+    A pattern with a port (``127.0.0.1:8765``, ``*.example.com:8443``) matches that port only (the URL's
+    explicit port, else 80/443 by scheme); a pattern without one matches any port.
+
+    Args:
+        patterns: The host patterns.
+        setting: Name of the setting they come from, for error messages.
+
+    Raises:
+        ConfigError: A pattern is not a host pattern (e.g. has a scheme or a path).
+    """
+
+    def __init__(self, patterns: Iterable[str], setting: str = "hosts") -> None:
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        kept: list[str] = []
+        for pattern in patterns:
+            if not isinstance(pattern, str) or not pattern.strip():
+                raise ConfigError(f"{setting}: host patterns must be non-empty strings, got {pattern!r}")
+            if pattern.strip().lower() not in kept:
+                kept.append(pattern.strip().lower())
+        self.patterns = tuple(kept)
+        self._parsed = tuple(_split_pattern(p, setting) for p in self.patterns)
+
+    def matches(self, url: str) -> bool:
+        """True when ``url`` is http(s) and its host (and port, if the pattern has one) match a pattern."""
+        if urlsplit(url).scheme.lower() not in _DEFAULT_PORTS:
+            return False
+        host, port = _url_host_port(url)
+        if not host:
+            return False
+        for pattern, pattern_port in self._parsed:
+            if pattern_port is not None and pattern_port != port:
+                continue
+            if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+                return True
+        return False
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.patterns)
+
+    def __add__(self, other: Iterable[str]) -> HostPatterns:
+        return HostPatterns((*self.patterns, *other))
+
+    def __repr__(self) -> str:
+        return f"HostPatterns({list(self.patterns)!r})"
+
+
+def env_credential_hosts() -> tuple[str, ...]:
+    """Patterns from ``$LB_ASSETS_CREDENTIAL_HOSTS`` (comma- or whitespace-separated; empty when unset)."""
+    raw = os.environ.get(CREDENTIAL_HOSTS_ENV, "")
+    return tuple(p for p in raw.replace(",", " ").split() if p)
+
+
+def api_host(endpoint: str | None = None) -> str:
+    """``host[:port]`` of the Labelbox GraphQL endpoint in use (explicit > ``$LABELBOX_ENDPOINT`` > Labelbox's)."""
+    from lb_assets.labelbox.client import resolve_endpoint
+
+    parts = urlsplit(resolve_endpoint(endpoint))
+    return parts.netloc.rsplit("@", 1)[-1].lower()
+
+
+def labelbox_hosts(endpoint: str | None = None, extra: Iterable[str] = ()) -> HostPatterns:
+    """Labelbox's hosts: defaults, the API host in use, ``extra`` and ``$LB_ASSETS_CREDENTIAL_HOSTS``."""
+    return HostPatterns(
+        (*DEFAULT_LABELBOX_HOSTS, api_host(endpoint), *extra, *env_credential_hosts()),
+        setting=f"Labelbox credential hosts (credential_hosts / ${CREDENTIAL_HOSTS_ENV})",
+    )
+
+
+def _hosts_or(hosts: Iterable[str] | None, defaults: Iterable[str], extra: Iterable[str], setting: str) -> HostPatterns:
+    if hosts is not None:
+        return hosts if isinstance(hosts, HostPatterns) else HostPatterns(hosts, setting)
+    return HostPatterns((*defaults, *extra, *env_credential_hosts()), setting)
+
+
+def is_host_scoped(presigner: object) -> bool:
+    """True for presigners whose headers for a URL are safe to send to that URL (the built-in ones).
+
+    Such a presigner is asked again for each redirect hop; any other presigner's headers follow a
+    redirect only to the same scheme, host and port.
+    """
+    return bool(getattr(presigner, "host_scoped", False))
 
 
 class LabelboxBearerPresigner:
-    """Adds ``Authorization: Bearer <api_key>`` (Labelbox-hosted media and masks).
+    """Adds ``Authorization: Bearer <api_key>`` for Labelbox's hosts only (Labelbox-hosted media and masks).
 
     Args:
         api_key: The Labelbox API key.
-        hosts: When given, the header is only added for URLs whose host is one of these or a
-            subdomain (e.g. ``("labelbox.com",)``), so the key is not sent to third-party storage.
-            ``None`` (default) adds it to every URL, like the seed's default presigner; note that
-            S3/GCS/Azure reject (or leak) a foreign ``Authorization`` header, so restrict ``hosts``
-            when a project mixes Labelbox-hosted and cloud-bucket media.
+        hosts: Host patterns (:class:`HostPatterns`) that get the key, replacing the defaults.
+            ``None`` (default): ``labelbox.com``, ``*.labelbox.com``, the host of the GraphQL endpoint
+            in use (``endpoint`` / ``$LABELBOX_ENDPOINT``), ``extra_hosts`` and
+            ``$LB_ASSETS_CREDENTIAL_HOSTS``. Other URLs are returned without the header.
+        extra_hosts: Patterns added to the defaults.
+        endpoint: The GraphQL endpoint whose host gets the key (default: the one in use).
     """
 
-    def __init__(self, api_key: str, hosts: Iterable[str] | None = None) -> None:
+    host_scoped = True
+
+    def __init__(self, api_key: str, hosts: Iterable[str] | None = None, *, extra_hosts: Iterable[str] = (),
+                 endpoint: str | None = None) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ConfigError("LabelboxBearerPresigner needs a non-empty api_key (LABELBOX_API_KEY)")
         if any(c in api_key for c in "\r\n"):
             raise ConfigError("LabelboxBearerPresigner: api_key contains a line break")
         self._api_key = api_key
-        self.hosts = tuple(h.lower().lstrip(".") for h in hosts) if hosts is not None else None
+        if hosts is None:
+            self.hosts = labelbox_hosts(endpoint, extra_hosts)
+        else:
+            self.hosts = _hosts_or(hosts, (), (), "LabelboxBearerPresigner hosts")
 
     def __call__(self, url: str) -> tuple[str, Headers]:
-        """Return ``url`` unchanged and the bearer header (when the host matches)."""
-        if self.hosts is not None and not _host_matches(url, self.hosts):
+        """Return ``url`` unchanged, with the bearer header only when its host is in ``hosts``."""
+        if not self.hosts.matches(url):
             return url, {}
         return url, {"Authorization": f"Bearer {self._api_key}"}
 
     def __repr__(self) -> str:
-        return f"LabelboxBearerPresigner(api_key=<redacted>, hosts={self.hosts!r})"
+        return f"LabelboxBearerPresigner(api_key=<redacted>, hosts={list(self.hosts)!r})"
 
 
 class AzureSasPresigner:
-    """Replaces the URL's query string with an Azure SAS token (as in the seed docs' example).
+    """Replaces the URL's query string with an Azure SAS token (as in the seed docs' example), on its hosts.
 
     Args:
         sas_token: The SAS token, with or without a leading ``?``.
+        hosts: Host patterns that get the token, replacing the defaults; ``None``: ``*.blob.core.windows.net``,
+            ``extra_hosts`` and ``$LB_ASSETS_CREDENTIAL_HOSTS``. Other URLs are returned unchanged.
+        extra_hosts: Patterns added to the defaults.
     """
 
-    def __init__(self, sas_token: str) -> None:
+    host_scoped = True
+
+    def __init__(self, sas_token: str, hosts: Iterable[str] | None = None, *, extra_hosts: Iterable[str] = ()) -> None:
         token = (sas_token or "").lstrip("?")
         if not token:
             raise ConfigError("AzureSasPresigner needs a non-empty sas_token")
         if any(c in token for c in "\r\n #"):
             raise ConfigError("AzureSasPresigner: sas_token contains whitespace or '#'")
         self._token = token
+        self.hosts = _hosts_or(hosts, DEFAULT_AZURE_HOSTS, extra_hosts, "AzureSasPresigner hosts (credential_hosts)")
 
     def __call__(self, url: str) -> tuple[str, Headers]:
-        """Return the URL with its query string replaced by the token, and no headers."""
+        """Return the URL with its query string replaced by the token (on ``hosts``), and no headers."""
+        if not self.hosts.matches(url):
+            return url, {}
         base = url.split("#", 1)[0].partition("?")[0]
         return f"{base}?{self._token}", {}
 
     def __repr__(self) -> str:
-        return "AzureSasPresigner(sas_token=<redacted>)"
+        return f"AzureSasPresigner(sas_token=<redacted>, hosts={list(self.hosts)!r})"
 
 
 class StaticHeadersPresigner:
-    """Adds a fixed set of headers to every URL (e.g. an API gateway key).
+    """Adds a fixed set of headers (e.g. an API gateway key) to URLs on the given hosts.
 
     Args:
         headers: Header names and values (values are treated as secrets in ``repr``).
+        hosts: Host patterns that get the headers; ``None``: ``extra_hosts`` plus
+            ``$LB_ASSETS_CREDENTIAL_HOSTS``, which must not be empty together.
+        extra_hosts: Patterns added to ``$LB_ASSETS_CREDENTIAL_HOSTS`` when ``hosts`` is None.
+
+    Raises:
+        ConfigError: No host list (names the settings), or invalid headers.
     """
 
-    def __init__(self, headers: Mapping[str, str]) -> None:
+    host_scoped = True
+
+    def __init__(self, headers: Mapping[str, str], hosts: Iterable[str] | None = None, *,
+                 extra_hosts: Iterable[str] = ()) -> None:
         self._headers = validate_headers(headers, setting="StaticHeadersPresigner")
+        self.hosts = _hosts_or(hosts, (), extra_hosts, "StaticHeadersPresigner hosts (credential_hosts)")
+        if not self.hosts:
+            raise ConfigError(
+                "StaticHeadersPresigner needs the hosts its headers may be sent to: set credential_hosts "
+                f"(PresignerResource) or ${CREDENTIAL_HOSTS_ENV}, e.g. 'media.example.com,*.cdn.example.com'"
+            )
 
     def __call__(self, url: str) -> tuple[str, Headers]:
-        """Return ``url`` unchanged and a copy of the headers."""
+        """Return ``url`` unchanged and a copy of the headers when its host is in ``hosts``."""
+        if not self.hosts.matches(url):
+            return url, {}
         return url, dict(self._headers)
 
     def __repr__(self) -> str:
-        return f"StaticHeadersPresigner(headers={sorted(self._headers)!r} <values redacted>)"
+        names = sorted(self._headers)
+        return f"StaticHeadersPresigner(headers={names!r} <values redacted>, hosts={list(self.hosts)!r})"
 
 
 class S3Presigner:
     """Turns ``s3://bucket/key`` URLs into presigned HTTPS GET URLs with boto3.
 
-    Other URLs pass through unchanged. boto3 is optional (``pip install lb_assets[s3]``).
+    Other URLs pass through unchanged. boto3 is optional (``pip install lb_assets[s3]``). The signature
+    lives in the URL it returns (never in headers), so it is host-scoped by construction.
 
     Args:
         expires_in: Lifetime of the presigned URL in seconds.
@@ -217,6 +380,8 @@ class S3Presigner:
     Raises:
         ConfigError: No ``client`` was given and boto3 is not installed.
     """
+
+    host_scoped = True
 
     def __init__(self, expires_in: int = 3600, client: Any | None = None) -> None:
         if expires_in <= 0:
@@ -268,6 +433,11 @@ class ChainPresigner:
         if not presigners:
             raise ConfigError("ChainPresigner needs at least one presigner")
         self.presigners = presigners
+
+    @property
+    def host_scoped(self) -> bool:
+        """True when every presigner of the chain is host-scoped."""
+        return all(is_host_scoped(p) for p in self.presigners)
 
     def __call__(self, url: str) -> tuple[str, Headers]:
         """Run every presigner in turn."""

@@ -7,6 +7,12 @@ buffers) is in memory.
 Decode errors are never swallowed, and a video that decodes to zero frames is an error: both are
 how Deep Lake's integration loses videos silently (defects D2, D5).
 
+Credentials never reach ffmpeg: a remote video with request headers is downloaded by us
+(:func:`lb_assets.media.fetch.download_to`, redirects followed with credentials decided per hop) into a
+temporary file that PyAV decodes and that is deleted afterwards; public videos (no headers) stream
+through ffmpeg as before. Errors no retry can fix (HTTP 4xx other than 408/429, empty or undecodable
+files, no video stream, missing local files, NUL bytes) are :class:`PermanentMediaError`.
+
 Frame-count policies, used when ``expected_frames`` (Labelbox's ``media_attributes.frame_count``)
 is given and the decoded count differs:
 
@@ -20,8 +26,10 @@ is given and the decoded count differs:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -30,11 +38,11 @@ from typing import IO, Literal, get_args
 
 import av
 import numpy as np
+import requests
 from av.video.reformatter import VideoReformatter
 
-from lb_assets.errors import FrameCountMismatchError, MediaError
-from lb_assets.media.fetch import ffmpeg_options, safe_cause
-from lb_assets.redact import redact_url
+from lb_assets.errors import FrameCountMismatchError, MediaError, PermanentMediaError
+from lb_assets.media.fetch import check_no_nul, download_to, ffmpeg_options, safe_cause, shown_source
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +69,12 @@ class VideoInfo:
 
 def _describe(source: VideoSource) -> str:
     if isinstance(source, (str, os.PathLike)):
-        return redact_url(os.fspath(source))
+        return shown_source(os.fspath(source))
     return f"<{type(source).__name__} stream>"
+
+
+def _is_remote(source: VideoSource) -> bool:
+    return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
 
 
 _TRANSIENT_OPEN_ERRORS: tuple[type[BaseException], ...] = (
@@ -79,20 +91,68 @@ def _open(
     timeout: float,
     retries: int = 2,
     backoff: float = 0.5,
-) -> av.container.InputContainer:
-    """Open ``source`` with headers and timeouts passed the way ffmpeg understands them.
+) -> contextlib.AbstractContextManager[av.container.InputContainer]:
+    """Open ``source`` for decoding (a context manager yielding the PyAV container).
 
-    Opening is retried (``retries`` times, exponential ``backoff``) on 5xx, 429, refused/reset
-    connections and timeouts; other failures raise at once.
+    A remote source with headers is downloaded to a temporary file first (deleted on exit), so the
+    credentials never reach ffmpeg, which would forward them across redirects. Public remote sources
+    stream through ffmpeg with its timeouts. Opening (or downloading) is retried ``retries`` times
+    with exponential ``backoff`` on 5xx, 408, 429, refused/reset connections and timeouts.
     """
-    is_remote = isinstance(source, str) and source.lower().startswith(("http://", "https://"))
-    target = os.fspath(source) if isinstance(source, os.PathLike) else source
+    if isinstance(source, (str, os.PathLike)):
+        check_no_nul(os.fspath(source), "video source")
+    if _is_remote(source) and headers:
+        return _open_downloaded(str(source), headers, timeout, retries, backoff)
+    if isinstance(source, (str, os.PathLike)) and not _is_remote(source):
+        _check_local(source)
+    return _open_container(source, source, {}, timeout, retries, backoff)
+
+
+@contextlib.contextmanager
+def _open_downloaded(url: str, headers: Mapping[str, str], timeout: float, retries: int,
+                     backoff: float) -> Iterator[av.container.InputContainer]:
+    suffix = os.path.splitext(url.split("?", 1)[0].split("#", 1)[0])[1][:8]
+    with tempfile.NamedTemporaryFile(prefix="lb_assets-video-", suffix=suffix) as tmp:
+        try:
+            size = download_to(url, headers, tmp, timeout=timeout, retries=retries, backoff=backoff)
+        except MediaError as exc:
+            raise type(exc)(f"cannot open video {_describe(url)}: {exc}") from None
+        if size == 0:
+            raise PermanentMediaError(f"video {_describe(url)} is an empty file (0 bytes)")
+        logger.debug("video %s: downloaded %d bytes to decode locally (credentials stay out of ffmpeg)",
+                     _describe(url), size)
+        with _open_container(tmp.name, url, {}, timeout, 0, backoff) as container:
+            yield container
+
+
+def _check_local(source: str | os.PathLike[str]) -> None:
+    try:
+        size = os.path.getsize(source)
+    except FileNotFoundError:
+        raise PermanentMediaError(f"video {_describe(source)} does not exist") from None
+    except OSError:
+        return  # let ffmpeg report it
+    if size == 0:
+        raise PermanentMediaError(f"video {_describe(source)} is an empty file (0 bytes)")
+
+
+def _open_container(
+    target: VideoSource,
+    source: VideoSource,
+    headers: Mapping[str, str],
+    timeout: float,
+    retries: int,
+    backoff: float,
+) -> av.container.InputContainer:
+    """``av.open`` with retries; ``source`` names the video in messages, ``target`` is what is opened."""
+    is_remote = _is_remote(target)
+    opened = os.fspath(target) if isinstance(target, os.PathLike) else target
     options = ffmpeg_options(headers, timeout) if is_remote else {}
-    url = target if isinstance(target, str) else ""
+    url = source if isinstance(source, str) else ""
     attempt = 0
     while True:
         try:
-            return av.open(target, mode="r", options=options, timeout=(timeout, timeout))
+            return av.open(opened, mode="r", options=options, timeout=(timeout, timeout))
         except _TRANSIENT_OPEN_ERRORS as exc:
             if not is_remote or attempt >= retries:
                 raise MediaError(
@@ -111,7 +171,37 @@ def _open(
             )
             time.sleep(delay)
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise MediaError(f"cannot open video {_describe(source)}: {safe_cause(exc, url, headers)}") from None
+            raise _open_error(exc, source, is_remote, url, headers, timeout) from None
+
+
+def _open_error(exc: BaseException, source: VideoSource, is_remote: bool, url: str,
+                headers: Mapping[str, str], timeout: float) -> MediaError:
+    """Classify an ``av.open`` failure: permanent (4xx, undecodable, missing, empty) or transient."""
+    where = _describe(source)
+    cause = safe_cause(exc, url, headers)
+    if isinstance(exc, av.error.HTTPClientError):
+        other = isinstance(exc, av.error.HTTPOtherClientError)
+        status = _public_status(url, timeout) if is_remote and other else None
+        if status == 416:  # ffmpeg asks for bytes 0-: only an empty body cannot satisfy it
+            return PermanentMediaError(f"video {where} is an empty file (0 bytes; the server answered HTTP 416)")
+        if status == 408:
+            return MediaError(f"cannot open video {where}: HTTP 408 (request timeout)")
+        shown = f"HTTP {status}" if status else cause
+        return PermanentMediaError(f"cannot open video {where}: {shown}")
+    if isinstance(exc, av.error.InvalidDataError):
+        return PermanentMediaError(f"cannot open video {where}: not a decodable video ({cause})")
+    if isinstance(exc, (FileNotFoundError, ValueError)) or (not is_remote and isinstance(exc, av.FFmpegError)):
+        return PermanentMediaError(f"cannot open video {where}: {cause}")
+    return MediaError(f"cannot open video {where}: {cause}")
+
+
+def _public_status(url: str, timeout: float) -> int | None:
+    """The HTTP status of a public ``url`` for ``Range: bytes=0-`` (as ffmpeg asks), or None."""
+    try:
+        with requests.get(url, headers={"Range": "bytes=0-"}, timeout=timeout, stream=True) as response:
+            return response.status_code
+    except requests.RequestException:
+        return None
 
 
 def probe_video(
@@ -133,7 +223,7 @@ def probe_video(
     """
     with _open(source, headers, timeout, open_retries) as container:
         if not container.streams.video:
-            raise MediaError(f"video {_describe(source)} has no video stream")
+            raise PermanentMediaError(f"video {_describe(source)} has no video stream")
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
         return VideoInfo(
@@ -153,16 +243,19 @@ def _decoded_frames(
 ) -> Iterator[av.VideoFrame]:
     """Yield each decoded frame (PyAV ``VideoFrame``, decoder pixel format); errors become MediaError."""
     url = source if isinstance(source, str) else ""
+    streamed = _is_remote(source) and not headers  # ffmpeg reads the network itself
     with _open(source, headers, timeout, open_retries) as container:
         if not container.streams.video:
-            raise MediaError(f"video {_describe(source)} has no video stream")
+            raise PermanentMediaError(f"video {_describe(source)} has no video stream")
         stream = container.streams.video[0]
         if decoder_threads is not None:
             stream.codec_context.thread_count = decoder_threads
         try:
             yield from container.decode(stream)
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise MediaError(f"decoding video {_describe(source)} failed: {safe_cause(exc, url, headers)}") from None
+            message = f"decoding video {_describe(source)} failed: {safe_cause(exc, url, headers)}"
+            permanent = isinstance(exc, av.error.InvalidDataError) or not (streamed or isinstance(exc, OSError))
+            raise (PermanentMediaError if permanent else MediaError)(message) from None
 
 
 _LOCAL = threading.local()
@@ -253,7 +346,7 @@ class _Counted:
     def padding(self) -> int:
         """Frames to pad after the last decoded one (0 when none); raises when the count is wrong."""
         if self.decoded == 0:
-            raise MediaError(
+            raise PermanentMediaError(
                 f"video {_describe(self.source)} decoded to 0 frames"
                 + (f" (expected {self.expected})" if self.expected is not None else "")
             )

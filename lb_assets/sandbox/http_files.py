@@ -2,7 +2,8 @@
 
 GET and HEAD with single HTTP ranges (``206``, ``Content-Range``, suffix ranges, ``416`` past the
 end) and ``Connection: close`` on every file response: ffmpeg reuses its socket unless the response
-says ``close``, then reads EOF and silently decodes zero frames.
+says ``close``, then reads EOF and silently decodes zero frames. A served file whose content type is
+:data:`REDIRECT_CONTENT_TYPE` is a redirect: its bytes are the target URL, answered with ``302``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,30 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+# Content type marking a served "file" that is a redirect (its bytes are the Location URL).
+REDIRECT_CONTENT_TYPE = "application/x-lb-sandbox-redirect"
+
+
+def redirect_body(target_url: str) -> tuple[bytes, str]:
+    """``(data, content_type)`` to store for a redirect to ``target_url`` (see :func:`send_bytes`).
+
+    Raises:
+        ValueError: ``target_url`` is not an absolute http(s) URL or contains a line break.
+    """
+    if not target_url.startswith(("http://", "https://")) or any(c in target_url for c in "\r\n"):
+        raise ValueError(f"sandbox: redirect target must be an absolute http(s) URL, got {target_url!r}")
+    return target_url.encode(), REDIRECT_CONTENT_TYPE
+
+
+def send_redirect(handler: BaseHTTPRequestHandler, location: str, head: bool = False, status: int = 302) -> int:
+    """Answer the current GET/HEAD with a redirect to ``location``; returns the status sent."""
+    handler.close_connection = True
+    handler.send_response(status)
+    handler.send_header("Location", location)
+    handler.send_header("Content-Length", "0")
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    return status
 
 
 @dataclass(frozen=True)
@@ -74,8 +99,11 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
 def send_bytes(handler: BaseHTTPRequestHandler, data: bytes, content_type: str, head: bool = False) -> int:
     """Answer the current GET/HEAD with ``data``, honouring ``Range``; returns the status sent.
 
-    Always sends ``Connection: close`` and closes the connection afterwards.
+    Always sends ``Connection: close`` and closes the connection afterwards. ``content_type``
+    :data:`REDIRECT_CONTENT_TYPE` answers ``302`` with ``data`` as the ``Location``.
     """
+    if content_type == REDIRECT_CONTENT_TYPE:
+        return send_redirect(handler, data.decode(), head)
     handler.close_connection = True
     try:
         byte_range = parse_range(handler.headers.get("Range"), len(data))

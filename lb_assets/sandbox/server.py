@@ -14,6 +14,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from lb_assets.sandbox import http_files
 from lb_assets.sandbox.http_handler import SandboxHTTPServer, SandboxRequestHandler
 from lb_assets.sandbox.operations import OPERATIONS, GraphQLError, Request, raise_unsupported
 from lb_assets.sandbox.operations_export import export_chunk
@@ -189,6 +190,16 @@ class LabelboxSandbox:
 
         Private files (Labelbox-hosted media) require ``Authorization: Bearer <api_key>``.
         """
+        with self.state.lock:
+            return self.state.put_file(name, data, content_type, private)
+
+    def add_redirect(self, name: str, target_url: str, private: bool = False) -> str:
+        """Answer GET/HEAD of ``/files/<name>`` with ``302 Location: target_url``; returns its URL.
+
+        ``private`` redirects require the bearer key first (like Labelbox-hosted media that redirects
+        to signed storage URLs).
+        """
+        data, content_type = http_files.redirect_body(target_url)
         with self.state.lock:
             return self.state.put_file(name, data, content_type, private)
 

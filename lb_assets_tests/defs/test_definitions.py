@@ -87,5 +87,5 @@ def test_presigner_kind_from_environment_keeps_secrets_in_env_vars() -> None:
     resolved = build_presigner("azure_sas").model_copy(update={"sas_token": "sv=1&sig=SECRET"})
     assert isinstance(resolved.get_presigner(), AzureSasPresigner)
     assert "SECRET" not in repr(resolved.get_presigner())
-    resolved = headers.model_copy(update={"header_value": "Token abc"})
+    resolved = headers.model_copy(update={"header_value": "Token abc", "credential_hosts": ["media.example.com"]})
     assert isinstance(resolved.get_presigner(), StaticHeadersPresigner)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lb_assets.errors import MediaError
+from lb_assets.errors import MediaError, PermanentMediaError
 from lb_assets.media.fetch import MediaFetcher, ffmpeg_options
 from lb_assets.media.presign import AzureSasPresigner, LabelboxBearerPresigner
 
@@ -71,7 +71,12 @@ def test_private_file_needs_bearer_header(media_server: FileServer) -> None:
     with pytest.raises(MediaError) as info:
         MediaFetcher(retries=0).fetch_bytes(url)
     assert "HTTP 401" in str(info.value) and "presigner" in str(info.value)
-    assert MediaFetcher(presigner=LabelboxBearerPresigner(API_KEY)).fetch_bytes(url) == b"PNGDATA"
+    with pytest.raises(PermanentMediaError, match="not in the presigner's host list") as info:
+        MediaFetcher(presigner=LabelboxBearerPresigner(API_KEY)).fetch_bytes(url)  # 127.0.0.1 is not Labelbox
+    assert API_KEY not in str(info.value)
+    assert "Authorization" not in media_server.headers_for("img.png")[-1]
+    presigner = LabelboxBearerPresigner(API_KEY, hosts=["127.0.0.1"])
+    assert MediaFetcher(presigner=presigner).fetch_bytes(url) == b"PNGDATA"
     assert media_server.headers_for("img.png")[-1]["Authorization"] == f"Bearer {API_KEY}"
     assert not any(m == "HEAD" for m, _, _ in media_server.requests)  # no per-item HEAD probe (D16)
 
@@ -121,9 +126,9 @@ def test_connection_error_is_retried_and_redacted() -> None:
 def test_no_secret_in_http_error_messages(media_server: FileServer) -> None:
     url = media_server.add("private.mp4", b"x", require={"X-Never": "never"})
     with pytest.raises(MediaError) as sas_info:
-        MediaFetcher(presigner=AzureSasPresigner(SAS), retries=0).fetch_bytes(url)
+        MediaFetcher(presigner=AzureSasPresigner(SAS, hosts=["127.0.0.1"]), retries=0).fetch_bytes(url)
     with pytest.raises(MediaError) as bearer_info:
-        MediaFetcher(presigner=LabelboxBearerPresigner(API_KEY), retries=0).fetch_bytes(url)
+        MediaFetcher(presigner=LabelboxBearerPresigner(API_KEY, hosts=["127.0.0.1"]), retries=0).fetch_bytes(url)
     assert "SAS-SECRET-XYZ" not in str(sas_info.value) and "/files/private.mp4" in str(sas_info.value)
     assert API_KEY not in str(bearer_info.value)
     assert media_server.requests[0][1].endswith(SAS)  # the token really went out

@@ -11,6 +11,7 @@ from lb_assets.errors import ConfigError
 from lb_assets.media.presign import (
     AzureSasPresigner,
     ChainPresigner,
+    HostPatterns,
     LabelboxBearerPresigner,
     S3Presigner,
     StaticHeadersPresigner,
@@ -61,18 +62,65 @@ def test_header_value_never_in_shape_error() -> None:
     assert "topsecret" not in str(info.value)
 
 
-def test_bearer_presigner_adds_header_and_hides_key() -> None:
+LB_URL = "https://storage.labelbox.com/clip.mp4"
+
+
+def test_bearer_presigner_adds_header_and_hides_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LABELBOX_ENDPOINT", raising=False)
+    monkeypatch.delenv("LB_ASSETS_CREDENTIAL_HOSTS", raising=False)
     presigner = LabelboxBearerPresigner("lb-secret-key")
-    assert presigner(URL) == (URL, {"Authorization": "Bearer lb-secret-key"})
+    assert presigner(LB_URL) == (LB_URL, {"Authorization": "Bearer lb-secret-key"})
+    assert presigner(URL) == (URL, {})  # not a Labelbox host: no key
     assert "lb-secret-key" not in repr(presigner)
 
 
+def test_bearer_presigner_default_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABELBOX_ENDPOINT", "http://127.0.0.1:8765/graphql")
+    monkeypatch.setenv("LB_ASSETS_CREDENTIAL_HOSTS", "media.example.org, *.cdn.example.org")
+    presigner = LabelboxBearerPresigner("k3y")
+    for url in ("https://labelbox.com/a.mp4", "https://A.Storage.LABELBOX.com/a.mp4", "http://127.0.0.1:8765/files/a",
+                "https://media.example.org/a.mp4", "https://x.cdn.example.org/a.mp4"):
+        assert presigner(url)[1] == {"Authorization": "Bearer k3y"}, url
+    for url in ("https://evil-labelbox.com/a.mp4", "https://labelbox.com.evil.org/a.mp4", "http://127.0.0.1:8766/a",
+                "http://127.0.0.2:8765/a", "https://cdn.example.org/a.mp4", "ftp://labelbox.com/a", URL):
+        assert presigner(url) == (url, {}), url
+
+
 def test_bearer_presigner_host_restriction() -> None:
-    presigner = LabelboxBearerPresigner("k3y", hosts=["labelbox.com"])
+    presigner = LabelboxBearerPresigner("k3y", hosts=["labelbox.com", "*.labelbox.com"])
     assert presigner("https://storage.labelbox.com/a.mp4")[1] == {"Authorization": "Bearer k3y"}
     assert presigner("https://labelbox.com/a.mp4")[1] == {"Authorization": "Bearer k3y"}
     assert presigner("https://evil-labelbox.com/a.mp4") == ("https://evil-labelbox.com/a.mp4", {})
     assert presigner(URL) == (URL, {})
+    only_exact = LabelboxBearerPresigner("k3y", hosts=["labelbox.com"])
+    assert only_exact("https://storage.labelbox.com/a.mp4")[1] == {}
+
+
+def test_host_patterns_ports_case_and_errors() -> None:
+    hosts = HostPatterns(["Media.Example.com:8443", "*.blob.core.windows.net", "plain.org"])
+    assert hosts.matches("https://media.example.COM:8443/x")
+    assert not hosts.matches("https://media.example.com/x")  # port 443 != 8443
+    assert hosts.matches("https://acct.blob.core.windows.net/c/x") and not hosts.matches("https://core.windows.net/")
+    assert not hosts.matches("https://blob.core.windows.net/x")  # '*.' means subdomains only
+    assert hosts.matches("http://plain.org:81/x") and hosts.matches("https://plain.org./x")
+    assert HostPatterns(["*.x.org:443"]).matches("https://a.x.org/") and not HostPatterns(["*.x.org:443"]).matches(
+        "http://a.x.org/")
+    for bad in ("https://labelbox.com", "labelbox.com/path", "*", "a.*.com", "host:99999", ""):
+        with pytest.raises(ConfigError, match="hosts"):
+            HostPatterns([bad], setting="credential_hosts")
+
+
+def test_static_headers_and_azure_need_or_default_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LB_ASSETS_CREDENTIAL_HOSTS", raising=False)
+    with pytest.raises(ConfigError, match="credential_hosts") as info:
+        StaticHeadersPresigner({"X-Api-Key": "hidden-value"})
+    assert "hidden-value" not in str(info.value)
+    monkeypatch.setenv("LB_ASSETS_CREDENTIAL_HOSTS", "storage.example.com")
+    assert StaticHeadersPresigner({"X-K": "v"})(URL)[1] == {"X-K": "v"}
+    azure = AzureSasPresigner("sig=S")
+    assert azure("https://a.blob.core.windows.net/c/x?z=1") == ("https://a.blob.core.windows.net/c/x?sig=S", {})
+    assert azure("https://other.example.net/x?z=1") == ("https://other.example.net/x?z=1", {})
+    assert azure(URL) == (URL + "?sig=S", {})  # $LB_ASSETS_CREDENTIAL_HOSTS extends the defaults
 
 
 def test_bearer_presigner_needs_key() -> None:
@@ -89,7 +137,8 @@ def test_azure_sas_replaces_query_and_hides_token() -> None:
 
 
 def test_static_headers_presigner_copies_and_hides_values() -> None:
-    presigner = StaticHeadersPresigner({"X-Api-Key": "hidden-value"})
+    presigner = StaticHeadersPresigner({"X-Api-Key": "hidden-value"}, hosts=["storage.example.com"])
+    assert presigner("https://elsewhere.example.com/x") == ("https://elsewhere.example.com/x", {})
     _, headers = presigner(URL)
     headers["X-Api-Key"] = "mutated"
     assert presigner(URL)[1] == {"X-Api-Key": "hidden-value"}
@@ -98,7 +147,8 @@ def test_static_headers_presigner_copies_and_hides_values() -> None:
 
 def test_chain_presigner_merges_in_order_and_accepts_seed_shapes() -> None:
     seed_style = lambda url: (url, {"headers": {"Authorization": "Bearer a"}})  # noqa: E731
-    chain = ChainPresigner(AzureSasPresigner("sig=S"), seed_style, StaticHeadersPresigner({"X-B": "b"}))
+    chain = ChainPresigner(AzureSasPresigner("sig=S", hosts=["h"]), seed_style,
+                           StaticHeadersPresigner({"X-B": "b"}, hosts=["h"]))
     assert chain("https://h/x.png?z=1") == ("https://h/x.png?sig=S", {"Authorization": "Bearer a", "X-B": "b"})
     assert "sig=S" not in repr(chain)
 

@@ -44,13 +44,26 @@ def test_private_video_over_http_decodes_only_with_header(media_server: FileServ
         list(iter_video_frames(url, timeout=5))
     assert API_KEY not in str(info.value) and "clip.mp4" in str(info.value)
 
-    fetcher = MediaFetcher(presigner=LabelboxBearerPresigner(API_KEY))
+    fetcher = MediaFetcher(presigner=LabelboxBearerPresigner(API_KEY, hosts=["127.0.0.1"]))
     source, headers = fetcher.open_url(url)
     frames = sum(len(b) for b in iter_video_frames(source, headers, batch_size=4, expected_frames=12, timeout=5))
     assert frames == 12
     seen = media_server.headers_for("clip.mp4")
-    assert any(h.get("Authorization") == f"Bearer {API_KEY}" for h in seen)  # headers reached ffmpeg (D2)
-    assert any("Range" in h for h in seen)  # ffmpeg seeks to the moov atom
+    authorized = [h for h in seen if h.get("Authorization") == f"Bearer {API_KEY}"]
+    assert authorized  # the headers were really sent (D2)
+    # ...by our HTTP client, never by ffmpeg (which would forward them across a redirect)
+    assert all(h.get("User-Agent", "").startswith("python-requests") for h in authorized)
+
+
+def test_public_video_still_streams_through_ffmpeg(media_server: FileServer, video12: bytes) -> None:
+    url = media_server.add("public.mp4", video12, "video/mp4")
+    fetcher = MediaFetcher(presigner=LabelboxBearerPresigner(API_KEY, hosts=["labelbox.com"]))
+    source, headers = fetcher.open_url(url)
+    assert headers == {}
+    assert sum(len(b) for b in iter_video_frames(source, headers, expected_frames=12, timeout=5)) == 12
+    seen = media_server.headers_for("public.mp4")
+    assert any("Range" in h for h in seen)  # ffmpeg seeks to the moov atom itself
+    assert not any("Authorization" in h for h in seen)
 
 
 def test_seed_style_presigner_result_works_for_video(media_server: FileServer, video12: bytes) -> None:

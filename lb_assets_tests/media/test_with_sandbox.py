@@ -19,6 +19,7 @@ KEY = "sandbox-media-key"
 def test_private_sandbox_video_and_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     with sandbox_mod.LabelboxSandbox(api_key=KEY) as sb:
+        monkeypatch.setenv("LABELBOX_ENDPOINT", sb.endpoint)  # the API host in use gets the key
         video_url = sb.add_file("clip.mp4", make_video(8), "video/mp4", private=True)
         image_url = sb.add_file("img.bin", b"payload", "application/octet-stream", private=True)
         with pytest.raises(MediaError, match="401"):
