@@ -1,7 +1,9 @@
 """The ``lb-assets`` command: sandbox, export, overview, demo and dev.
 
 Logs go to stderr; results are printed on stdout. The API key comes from ``--api-key`` or
-``$LABELBOX_API_KEY`` and is never printed (except the sandbox's own local test key).
+``$LABELBOX_API_KEY`` and is never printed (except the sandbox's own local test key). ``export`` and ``demo``
+draw progress bars on stderr when it is a terminal (``--progress``/``--no-progress`` or
+``LB_ASSETS_PROGRESS=1|0`` decide otherwise); log lines then print above the bars.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from lb_assets.errors import LbAssetsError
 logger = logging.getLogger("lb_assets.cli")
 
 SANDBOX_DEFAULT_KEY = "sandbox-key"
+
+
+def _add_progress_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bars on stderr (default: when stderr is a terminal; $LB_ASSETS_PROGRESS)")
 
 
 def _add_connection_args(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--global-key", action="append", dest="global_keys", help="only this global key (repeatable)")
     ex.add_argument("--batch-id", action="append", dest="batch_ids", help="only this batch (repeatable)")
     ex.add_argument("--interpolated-frames", action="store_true", help="include interpolated video frames")
+    _add_progress_arg(ex)
     _add_connection_args(ex)
 
     ov = sub.add_parser("overview", help="print a project's workflow counts",
@@ -72,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "projects headless; prints where the datasets are.")
     demo.add_argument("--output", default=None, help="output directory (default demo_output)")
     demo.add_argument("--seed", type=int, default=None, help="demo data seed (default 0)")
+    _add_progress_arg(demo)
 
     dev = sub.add_parser("dev", help="sandbox + labeling on a timer + `dagster dev` (UI)",
                          description="Start the sandbox (labeling advances on a timer) and `dagster dev` until Ctrl-C.")
@@ -106,12 +115,15 @@ def _cmd_sandbox(ns: argparse.Namespace) -> int:
 def _cmd_export(ns: argparse.Namespace) -> int:
     from lb_assets.labelbox.client import make_client
     from lb_assets.labelbox.export import ExportFilters, export_project
+    from lb_assets.progress import Bars, ExportBar, logs_above_bars
 
     filters = ExportFilters(last_activity_start=ns.since, last_activity_end=ns.until,
                             workflow_status=ns.workflow_status, data_row_ids=ns.data_row_ids,
                             global_keys=ns.global_keys, batch_ids=ns.batch_ids)
     client = make_client(_api_key(ns), ns.endpoint, ns.timeout)
-    summary = export_project(client, ns.project_id, ns.out, filters, ns.interpolated_frames)
+    with Bars(ns.progress) as bars, logs_above_bars(bars):
+        summary = export_project(client, ns.project_id, ns.out, filters, ns.interpolated_frames,
+                                 progress=ExportBar(bars) if bars.enabled else None)
     print(json.dumps(summary.as_dict(), indent=2))
     return 0
 
@@ -144,8 +156,9 @@ COMMANDS = {"sandbox": _cmd_sandbox, "export": _cmd_export, "overview": _cmd_ove
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lb-assets``; returns the exit code (1 on an lb_assets error, 2 on usage errors)."""
     ns = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet = ns.command == "demo"  # one line per asset instead of pages of logs (-v shows them)
+    level = logging.DEBUG if ns.verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[ns.command](ns)
     except LbAssetsError as exc:

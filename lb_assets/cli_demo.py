@@ -17,6 +17,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +31,9 @@ from lb_assets.defs.partitions import ensure_partitions
 logger = logging.getLogger(__name__)
 
 DEMO_API_KEY = "demo-sandbox-key"
+DEMO_RUN_TAG = "lb_assets/demo_run"
+#: Dagster's console log during ``lb-assets demo``: warnings and errors only (one line per asset instead)
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DEFAULT_OUTPUT = "demo_output"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +84,8 @@ def demo_environment(output: Path, port: int = 0, seed: int = 0) -> Iterator[tup
                     os.environ[key] = value
 
 
-def materialize_project(instance: dg.DagsterInstance, project_id: str, run_config: Any = None) -> dg.ExecuteInProcessResult:
+def materialize_project(instance: dg.DagsterInstance, project_id: str, run_config: Any = None,
+                        tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
     """Materialize the export and every downstream asset of one project partition, in-process."""
     from lb_assets.definitions import build_resources
     from lb_assets.defs.assets import PROJECT_ASSETS
@@ -92,8 +98,89 @@ def materialize_project(instance: dg.DagsterInstance, project_id: str, run_confi
         resources=build_resources(),
         run_config=run_config,
         raise_on_error=False,
-        tags={"labelbox/project_id": project_id, "lb_assets/source": "demo"},
+        tags={"labelbox/project_id": project_id, "lb_assets/source": "demo", **(tags or {})},
     )
+
+
+class AssetLines:
+    """One line per finished asset of a run (and a bar of assets done), read from the instance's event log.
+
+    A background thread polls the event log (every `POLL_SECONDS`) of the run tagged
+    ``DEMO_RUN_TAG=<token>``; leaving the ``with`` block reads what is left and closes the bar.
+    """
+
+    POLL_SECONDS = 0.5
+
+    def __init__(self, instance: dg.DagsterInstance, label: str, total: int, progress: Any = None) -> None:
+        from lb_assets.progress import Bars
+
+        self.instance = instance
+        self.token = uuid.uuid4().hex
+        self.bars = Bars(progress)
+        self.bar = self.bars.bar(label, total=total, unit="asset",
+                                 bar_format="{desc}: {n_fmt}/{total_fmt} assets |{bar}| [{elapsed}]")
+        self.lines: list[str] = []
+        self._run_id: str | None = None
+        self._cursor: str | None = None
+        self._started: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lb_assets-demo-lines", daemon=True)
+
+    def __enter__(self) -> AssetLines:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._safe_poll()
+        self.bars.close()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.POLL_SECONDS):
+            self._safe_poll()
+
+    def _safe_poll(self) -> None:
+        try:
+            self._poll()
+        except Exception as exc:  # noqa: BLE001 - the display never stops the demo (storage busy, ...)
+            logger.debug("demo progress: reading the event log failed: %s", exc)
+
+    def _poll(self) -> None:
+        if self._run_id is None:
+            runs = self.instance.get_runs(filters=dg.RunsFilter(tags={DEMO_RUN_TAG: self.token}), limit=1)
+            if not runs:
+                return
+            self._run_id = runs[0].run_id
+        kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+        while True:
+            page = self.instance.get_records_for_run(self._run_id, cursor=self._cursor, of_type=kinds)
+            for record in page.records:
+                self._observe(record.event_log_entry)
+            self._cursor = page.cursor
+            if not page.has_more:
+                return
+
+    def _observe(self, entry: Any) -> None:
+        event = entry.dagster_event
+        step = event.step_key or "?"
+        if event.event_type_value == "STEP_START":
+            self._started[step] = entry.timestamp
+            return
+        seconds = entry.timestamp - self._started.get(step, entry.timestamp)
+        status = "ok" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
+        self.say(f"  {step:<26} {status:<6} {seconds:6.1f} s")
+        self.bar.update(1)
+
+    def say(self, line: str) -> None:
+        """Print a line above the bars (or plainly when bars are off)."""
+        self.lines.append(line)
+        if self.bars.enabled:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stdout)
+        else:
+            print(line, flush=True)
 
 
 def summarize(project_id: str) -> dict[str, Any]:
@@ -130,7 +217,7 @@ def run_demo(ns: argparse.Namespace | None = None) -> int:
         failed = []
         for kind, pid in projects.items():
             print(f"Materializing the demo {kind} project {pid} ...", flush=True)
-            result = materialize_project(instance, pid)
+            result = _materialize_quietly(instance, pid, f"{kind} project", _opt(ns, "progress", None))
             if not result.success:
                 failed.append(pid)
                 print(f"  FAILED: see the run {result.run_id} in {os.environ['DAGSTER_HOME']}", flush=True)
@@ -147,6 +234,17 @@ def run_demo(ns: argparse.Namespace | None = None) -> int:
             print(f"    main    commit {s['annotation_commit']}  columns: {', '.join(s['annotation_columns'])}")
         instance.dispose()
     return 1 if failed else 0
+
+
+def _materialize_quietly(instance: dg.DagsterInstance, pid: str, label: str, progress: Any) -> dg.ExecuteInProcessResult:
+    """`materialize_project` with one line per asset instead of Dagster's console log (warnings still shown)."""
+    from lb_assets.defs.assets import PROJECT_ASSETS
+
+    started = time.monotonic()
+    with AssetLines(instance, label, len(PROJECT_ASSETS), progress) as lines:
+        result = materialize_project(instance, pid, QUIET_RUN_CONFIG, tags={DEMO_RUN_TAG: lines.token})
+    lines.say(f"  {len(lines.lines)} assets in {time.monotonic() - started:.1f} s")
+    return result
 
 
 def run_dev(ns: argparse.Namespace | None = None) -> int:

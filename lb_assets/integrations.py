@@ -15,7 +15,9 @@ Underneath are ``lb_assets.labelbox`` (clients honour ``LABELBOX_ENDPOINT``; str
 ``lb_assets.media`` (presigners normalised, PyAV batches, frame counts checked), ``lb_assets.convert`` and
 ``lb_assets.store``. Extra keyword-only arguments (ours): ``label_policy`` ("latest"|"first"|"merge"),
 ``strict``, ``frame_storage`` ("jpeg"|"png"), ``allowed_roots`` (directories local media may be read from),
-``frame_count_policy`` ("fail"|"pad"|"truncate"). docs/deeplake-differences.md lists every difference.
+``frame_count_policy`` ("fail"|"pad"|"truncate"), ``progress`` (progress bars: None = on in a terminal or
+notebook, True/False, or a text stream to draw on; ``LB_ASSETS_PROGRESS=0|1`` sets the default; see
+`lb_assets.progress`). docs/deeplake-differences.md lists every difference.
 """
 
 from __future__ import annotations
@@ -32,19 +34,20 @@ from lb_assets.convert.ontology import OntologyPlan, build_plan
 from lb_assets.convert.rows import DataRowInfo, parse_row, row_key
 from lb_assets.errors import ConfigError, IncompatibleDatasetsError, MediaError
 from lb_assets.labelbox.client import make_client
-from lb_assets.labelbox.export import export_project, iter_export_rows
+from lb_assets.labelbox.export import export_project, iter_export_rows, iter_unique_rows
 from lb_assets.labelbox.ontology import fetch_ontology
 from lb_assets.labelbox.upload import UploadResult, create_annotation_project, default_global_key
 from lb_assets.media.fetch import MediaFetcher
 from lb_assets.media.presign import LabelboxBearerPresigner, normalize_presign_result
 from lb_assets.media.video import iter_video_frames
 from lb_assets.media.image import load_image
+from lb_assets.progress import Bars, ConversionBars, ExportBar, FrameBuildBars, ProgressSetting
 from lb_assets.store import schema
 from lb_assets.store.annotations import ApplyResult, apply_annotations
 from lb_assets.store.atomic import META_KEY, atomic, commit, read_meta
 from lb_assets.store.branches import branch_names, current_branch, sync_branch
 from lb_assets.store.datasets import open_or_create
-from lb_assets.store.frames import build_frame_dataset, source_of
+from lb_assets.store.frames import build_frame_dataset, data_row_of_key, read_row_keys, source_of
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +92,8 @@ def create_labelbox_annotation_project(
 
 
 # ------------------------------------------------------------------------------------------- shared helpers
-def _project_json(client: Any, project_id: str, project_json: Any, fail_on_export_error: bool) -> list[dict]:
+def _project_json(client: Any, project_id: str, project_json: Any, fail_on_export_error: bool,
+                  bars: Bars | None = None) -> list[dict]:
     """The export rows: ``project_json`` when given (reused, D3), else a fresh streamed export.
 
     Lines on the export's ERRORS stream raise `LabelboxOperationError` when ``fail_on_export_error``
@@ -104,7 +108,8 @@ def _project_json(client: Any, project_id: str, project_json: Any, fail_on_expor
         return project_json
     with tempfile.TemporaryDirectory(prefix="lb_assets_export_") as tmp:
         dest = Path(tmp) / f"{project_id}.ndjson"
-        summary = export_project(client, project_id, dest, fail_on_errors=bool(fail_on_export_error))
+        report = ExportBar(bars) if bars is not None and bars.enabled else None
+        summary = export_project(client, project_id, dest, fail_on_errors=bool(fail_on_export_error), progress=report)
         if summary.error_lines:
             logger.warning("project %s: converting the %d data row(s) that exported; %d export error line(s) "
                            "ignored (fail_on_labelbox_project_export_error=False)",
@@ -114,7 +119,7 @@ def _project_json(client: Any, project_id: str, project_json: Any, fail_on_expor
 
 def _infos(project_json: list[dict], project_id: str, media_type: str, fail_on_error: bool) -> list[DataRowInfo]:
     """Parse and validate every row BEFORE any dataset is touched (D17)."""
-    infos = [parse_row(row, project_id, i, default_media_type=media_type) for i, row in enumerate(project_json)]
+    infos = [parse_row(row, project_id, i, default_media_type=media_type) for i, row in iter_unique_rows(project_json)]
     wrong = [i for i in infos if i.media_type != media_type]
     if wrong:
         message = (f"project {project_id}: {len(wrong)} data row(s) are not {media_type} "
@@ -144,7 +149,8 @@ def _fetcher(url_presigner: Callable[[str], Any] | None, lb_api_key: str | None,
     if url_presigner is not None:
         presigner: Any = _SeedPresigner(url_presigner)
     elif lb_api_key:
-        presigner = LabelboxBearerPresigner(lb_api_key)  # the seed's default, with headers that work (D2)
+        # the seed's default, with headers that work (D2), sent only to Labelbox's hosts and the API host in use
+        presigner = LabelboxBearerPresigner(lb_api_key)
     else:
         presigner = None
     return MediaFetcher(presigner=presigner, allowed_roots=tuple(allowed_roots or ()))
@@ -179,23 +185,34 @@ def _create_dataset(
     frame_storage: str,
     allowed_roots: Iterable[str] | None,
     frame_count_policy: str,
+    progress: ProgressSetting = None,
 ) -> tuple[Any, list[dict]]:
     schema.compression_of(frame_storage)  # validate settings before any work
     client = make_client(lb_api_key)
-    rows = _project_json(client, project_id, project_json, fail_on_labelbox_project_export_error)
-    infos = _infos(rows, project_id, media_type, fail_on_error)
-    fetcher = _fetcher(url_presigner, lb_api_key, allowed_roots)
-    ds = open_or_create(deeplake_ds_path, creds=deeplake_creds, token=deeplake_token, org_id=deeplake_org_id,
-                        overwrite=overwrite)
-    if not infos:
-        logger.info("project %s: no data rows", project_id)
-    if data_filler is None:
-        build_frame_dataset(ds, infos, fetcher, storage=frame_storage, batch_size=video_generator_batch_size,
-                            frame_count_policy=frame_count_policy)
-    else:
-        _fill_custom(ds, infos, fetcher, data_filler, media_type, video_generator_batch_size, frame_count_policy,
-                     project_id)
+    with Bars(progress) as bars:
+        rows = _project_json(client, project_id, project_json, fail_on_labelbox_project_export_error, bars)
+        infos = _infos(rows, project_id, media_type, fail_on_error)
+        fetcher = _fetcher(url_presigner, lb_api_key, allowed_roots)
+        ds = open_or_create(deeplake_ds_path, creds=deeplake_creds, token=deeplake_token, org_id=deeplake_org_id,
+                            overwrite=overwrite)
+        if not infos:
+            logger.info("project %s: no data rows", project_id)
+        report = _frame_bars(bars, ds, infos, media_type)
+        if data_filler is None:
+            build_frame_dataset(ds, infos, fetcher, storage=frame_storage, batch_size=video_generator_batch_size,
+                                frame_count_policy=frame_count_policy, progress=report)
+        else:
+            _fill_custom(ds, infos, fetcher, data_filler, media_type, video_generator_batch_size, frame_count_policy,
+                         project_id, report)
     return ds, rows
+
+
+def _frame_bars(bars: Bars, ds: Any, infos: list[DataRowInfo], media_type: str) -> FrameBuildBars | None:
+    """Bars for the frame build (None when off); totals count the data rows not in ``ds`` yet."""
+    if not bars.enabled or not infos:
+        return None
+    present = {data_row_of_key(k) for k in read_row_keys(ds)} if len(ds) else set()
+    return FrameBuildBars(bars, media_type, [i for i in infos if i.data_row_id not in present])
 
 
 @contextlib.contextmanager
@@ -208,13 +225,16 @@ def _naming(info: DataRowInfo) -> Iterator[None]:
 
 
 def _fill_custom(ds: Any, infos: list[DataRowInfo], fetcher: MediaFetcher, data_filler: dict[str, Callable[..., Any]],
-                 media_type: str, batch_size: int, frame_count_policy: str, project_id: str) -> None:
+                 media_type: str, batch_size: int, frame_count_policy: str, project_id: str,
+                 report: Callable[[dict[str, Any]], None] | None = None) -> None:
     """The seed's custom data filler protocol, on decoded batches whose frame counts are checked.
 
     ``create_tensors(ds)`` and ``fill_data(ds, group_ids, frame_indexes, frames)`` (video) or
     ``fill_data(ds, images, indexes)`` (image) receive deeplake's own ``dataset_wrapper`` as the seed does.
-    When the filler wrote one row per frame/image, lb_assets adds ``row_key`` (one bulk write).
+    When the filler wrote one row per frame/image, lb_assets adds ``row_key`` (one bulk write). ``report``
+    gets the frame builder's progress events (``frames_written``, ``video_done``, ``images_written``).
     """
+    report = report or (lambda event: None)
     from deeplake.integrations.labelbox.deeplake_utils import dataset_wrapper
 
     if not callable(data_filler.get("create_tensors")) or not callable(data_filler.get("fill_data")):
@@ -238,7 +258,10 @@ def _fill_custom(ds: Any, infos: list[DataRowInfo], fetcher: MediaFetcher, data_
                         n = len(batch)
                         data_filler["fill_data"](wrapped, [idx] * n, list(range(done, done + n)), list(batch))
                         done += n
+                        report({"event": "frames_written", "frames_written": len(keys) + done})
                 keys += [row_key(info.data_row_id, f) for f in range(1, done + 1)]
+                report({"event": "video_done", "videos_decoded": idx + 1, "videos_total": len(infos),
+                        "frames_written": len(keys)})
         else:
             for start_idx in range(0, len(infos), 32):
                 chunk = infos[start_idx:start_idx + 32]
@@ -248,6 +271,7 @@ def _fill_custom(ds: Any, infos: list[DataRowInfo], fetcher: MediaFetcher, data_
                         images.append(load_image(fetcher.fetch_bytes(i.row_data)))
                 data_filler["fill_data"](wrapped, images, list(range(start_idx, start_idx + len(chunk))))
                 keys += [row_key(i.data_row_id, 0) for i in chunk]
+                report({"event": "images_written", "images_written": len(keys), "images_total": len(infos)})
         written = len(ds) - start
         if written == len(keys) and keys:
             created = schema.ensure_column(ds, schema.ROW_KEY, schema.frame_columns(media_type)[schema.ROW_KEY], "row key")
@@ -280,11 +304,13 @@ def create_dataset_from_video_annotation_project(
     frame_storage: str = "jpeg",
     allowed_roots: Iterable[str] | None = None,
     frame_count_policy: str = "fail",
+    progress: ProgressSetting = None,
 ) -> tuple[Any, list[dict]]:
     """Create a frame dataset from a Labelbox video project (frames, frame_idx, video_idx, row_key).
 
     The export is validated before the dataset is created or overwritten (D17); frames are committed once
     (the seed leaves them uncommitted; the documented ``ds.commit("create dataset")`` is then a no-op).
+    Progress bars (export rows, videos, frames) follow ``progress`` (`lb_assets.progress`).
 
     Returns:
         ``(dataset, project_json)``; pass ``project_json`` to the converter to skip a second export.
@@ -292,7 +318,7 @@ def create_dataset_from_video_annotation_project(
     return _create_dataset("video", deeplake_ds_path, project_id, lb_api_key, None, deeplake_creds, deeplake_org_id,
                            deeplake_token, overwrite, fail_on_error, url_presigner, video_generator_batch_size,
                            fail_on_labelbox_project_export_error, project_json, frame_storage, allowed_roots,
-                           frame_count_policy)
+                           frame_count_policy, progress)
 
 
 def create_dataset_from_video_annotation_project_with_custom_data_filler(
@@ -312,13 +338,14 @@ def create_dataset_from_video_annotation_project_with_custom_data_filler(
     *,
     allowed_roots: Iterable[str] | None = None,
     frame_count_policy: str = "fail",
+    progress: ProgressSetting = None,
 ) -> tuple[Any, list[dict]]:
     """Like `create_dataset_from_video_annotation_project` with the seed's ``data_filler`` protocol:
     ``{"create_tensors": f(ds), "fill_data": f(ds, group_ids, frame_indexes, frames)}``."""
     return _create_dataset("video", deeplake_ds_path, project_id, lb_api_key, data_filler, deeplake_creds,
                            deeplake_org_id, deeplake_token, overwrite, fail_on_error, url_presigner,
                            video_generator_batch_size, fail_on_labelbox_project_export_error, project_json, "jpeg",
-                           allowed_roots, frame_count_policy)
+                           allowed_roots, frame_count_policy, progress)
 
 
 def create_dataset_from_image_annotation_project(
@@ -336,11 +363,13 @@ def create_dataset_from_image_annotation_project(
     *,
     frame_storage: str = "jpeg",
     allowed_roots: Iterable[str] | None = None,
+    progress: ProgressSetting = None,
 ) -> tuple[Any, list[dict]]:
     """Create an image dataset (image, image_idx, row_key) from a Labelbox image project (streamed, D14)."""
     return _create_dataset("image", deeplake_ds_path, project_id, lb_api_key, None, deeplake_creds, deeplake_org_id,
                            deeplake_token, overwrite, fail_on_error, url_presigner, 32,
-                           fail_on_labelbox_project_export_error, project_json, frame_storage, allowed_roots, "fail")
+                           fail_on_labelbox_project_export_error, project_json, frame_storage, allowed_roots, "fail",
+                           progress)
 
 
 def create_dataset_from_image_annotation_project_with_custom_data_filler(
@@ -358,12 +387,14 @@ def create_dataset_from_image_annotation_project_with_custom_data_filler(
     project_json: Any = None,
     *,
     allowed_roots: Iterable[str] | None = None,
+    progress: ProgressSetting = None,
 ) -> tuple[Any, list[dict]]:
     """Like `create_dataset_from_image_annotation_project` with the seed's ``data_filler`` protocol:
     ``{"create_tensors": f(ds), "fill_data": f(ds, images, indexes)}`` (called in batches of 32 images)."""
     return _create_dataset("image", deeplake_ds_path, project_id, lb_api_key, data_filler, deeplake_creds,
                            deeplake_org_id, deeplake_token, overwrite, fail_on_error, url_presigner, 32,
-                           fail_on_labelbox_project_export_error, project_json, "jpeg", allowed_roots, "fail")
+                           fail_on_labelbox_project_export_error, project_json, "jpeg", allowed_roots, "fail",
+                           progress)
 
 
 # ---------------------------------------------------------------------------------------------- converters
@@ -375,6 +406,8 @@ class LabelboxConverter:
         plan: The ontology column plan.
         project_id: The Labelbox project.
         last_result: The `ApplyResult` of the last `dataset_with_applied_annotations` call.
+        progress: Progress bars of `dataset_with_applied_annotations` (None: auto; `lb_assets.progress`).
+        data_rows: Data rows to convert (the total of the ``convert`` bar; None: unknown).
     """
 
     def __init__(self, dataset: Any, rows: list[dict], plan: OntologyPlan, project_id: str, media_type: str,
@@ -391,26 +424,38 @@ class LabelboxConverter:
         self._generate_metadata = generate_metadata
         self._prefix = metadata_prefix
         self.last_result: ApplyResult | None = None
+        self.progress: ProgressSetting = None
+        self.data_rows: int | None = None
 
-    def converted_rows(self) -> Iterator[ConvertedRow]:
-        """Each export row converted (one at a time)."""
-        for i, row in enumerate(self._rows):
+    def converted_rows(self, masks: Any = None) -> Iterator[ConvertedRow]:
+        """Each data row converted once (one at a time; a duplicated data row id: its later row).
+
+        ``masks`` replaces the converter's mask source (e.g. one counting fetches for a progress bar).
+        """
+        for i, row in iter_unique_rows(self._rows):
             info = parse_row(row, self.project_id, i, default_media_type=self.media_type)
             if info.media_type != self.media_type:
                 continue
-            yield convert_data_row(info, self.plan, policy=self._policy, masks=self._masks, strict=self._strict)
+            yield convert_data_row(info, self.plan, policy=self._policy, masks=masks or self._masks,
+                                   strict=self._strict)
 
-    def dataset_with_applied_annotations(self, commit_message: str | None = None) -> Any:
+    def dataset_with_applied_annotations(self, commit_message: str | None = None, *,
+                                         progress: ProgressSetting = None) -> Any:
         """Rewrite every annotation column from the current labels and return the dataset.
 
         Changes are left uncommitted (the documented flow commits) unless ``commit_message`` is given.
-        Deleted labels disappear (full rewrite, D21); rows are matched by ``row_key`` (D18).
+        Deleted labels disappear (full rewrite, D21); rows are matched by ``row_key`` (D18). Progress bars
+        (data rows converted, masks fetched, rows written) follow ``progress``, else the converter's.
         """
         ds = self.dataset
         if current_branch(ds) != "main" and "main" in branch_names(ds):
             sync_branch(ds, "main")  # the branch holds every frame of main before labels are written
-        self.last_result = apply_annotations(ds, self.converted_rows(), self.plan, self._prefix,
-                                             self._generate_metadata, commit_message)
+        with Bars(self.progress if progress is None else progress) as bars:
+            tracked = ConversionBars(bars, self.data_rows, len(ds))
+            rows = tracked.wrap(self.converted_rows(tracked.masks(self._masks)))
+            self.last_result = apply_annotations(ds, rows, self.plan, self._prefix, self._generate_metadata,
+                                                 commit_message)
+            tracked.done()
         return ds
 
 
@@ -445,9 +490,11 @@ def _converter(
     label_policy: str,
     strict: bool,
     allowed_roots: Iterable[str] | None,
+    progress: ProgressSetting = None,
 ) -> LabelboxConverter | None:
     client = make_client(lb_api_key)
-    rows = _project_json(client, project_id, project_json, fail_on_labelbox_project_export_error)
+    with Bars(progress) as bars:
+        rows = _project_json(client, project_id, project_json, fail_on_labelbox_project_export_error, bars)
     if not rows:
         logger.info("project %s: no data rows; no converter", project_id)
         return None
@@ -460,8 +507,10 @@ def _converter(
     ds = deeplake_ds_loader(project_name)
     _check_dataset(ds, project_id, media_type, fail_on_error)
     masks = _MaskFetcher(_fetcher(None, lb_api_key, allowed_roots))
-    return LabelboxConverter(ds, rows, plan, project_id, media_type, masks, label_policy, strict, generate_metadata,
-                             metadata_prefix)
+    converter = LabelboxConverter(ds, rows, plan, project_id, media_type, masks, label_policy, strict,
+                                  generate_metadata, metadata_prefix)
+    converter.progress, converter.data_rows = progress, len(infos)
+    return converter
 
 
 def converter_for_video_project_with_id(
@@ -478,12 +527,14 @@ def converter_for_video_project_with_id(
     label_policy: str = "latest",
     strict: bool = False,
     allowed_roots: Iterable[str] | None = None,
+    progress: ProgressSetting = None,
 ) -> LabelboxConverter | None:
     """A converter applying a video project's labels to ``deeplake_ds_loader(project_name)``; None when the
-    project has no data rows (as the seed)."""
+    project has no data rows (as the seed). ``progress`` (bars for the export and for
+    ``dataset_with_applied_annotations``): None = auto, True/False, or a text stream."""
     return _converter("video", project_id, deeplake_ds_loader, lb_api_key, group_mapping, fail_on_error,
                       fail_on_labelbox_project_export_error, generate_metadata, metadata_prefix, project_json,
-                      label_policy, strict, allowed_roots)
+                      label_policy, strict, allowed_roots, progress)
 
 
 def converter_for_image_project_with_id(
@@ -500,8 +551,9 @@ def converter_for_image_project_with_id(
     label_policy: str = "latest",
     strict: bool = False,
     allowed_roots: Iterable[str] | None = None,
+    progress: ProgressSetting = None,
 ) -> LabelboxConverter | None:
     """A converter applying an image project's labels (objects and global classifications, D10)."""
     return _converter("image", project_id, deeplake_ds_loader, lb_api_key, group_mapping, fail_on_error,
                       fail_on_labelbox_project_export_error, generate_metadata, metadata_prefix, project_json,
-                      label_policy, strict, allowed_roots)
+                      label_policy, strict, allowed_roots, progress)

@@ -10,6 +10,7 @@ and ``lb_assets.store`` (imported inside the functions so loading the definition
 # annotations at definition time.
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -145,6 +146,7 @@ def frame_dataset(
     """Decode new data rows onto a staging branch, check it, then publish it to main (write-audit-publish)."""
     from lb_assets.store import health, repair
     from lb_assets.store.datasets import open_or_create
+    from lb_assets.store.atomic import read_meta
     from lb_assets.store.frames import build_frame_dataset
     from lb_assets.store.publish import Stage
 
@@ -158,25 +160,33 @@ def frame_dataset(
         target = repair.rebuild_path(path, context.run_id) if config.repair else path
         stage = Stage.open(open_or_create(target, **storage.open_kwargs()), target, context.run_id,
                            storage.open_kwargs())
-        result = build_frame_dataset(
-            stage.ds,
-            infos,
-            presigner.media_fetcher(settings.allowed_roots),
-            storage=settings.frame_storage,
-            batch_size=config.batch_size,
-            frame_count_policy=settings.frame_count_policy,
-            progress=pipeline.ProgressLogger(context.log, pid),
-            before_commit=lambda: health.check_free_space(target),
+        reporter = pipeline.ProgressLogger(context.log, pid)
+        started, size_before = time.monotonic(), pipeline.dataset_size(target) or 0
+        with stage.writing():
+            result = build_frame_dataset(
+                stage.ds,
+                infos,
+                presigner.media_fetcher(settings.allowed_roots),
+                storage=settings.frame_storage,
+                batch_size=config.batch_size,
+                frame_count_policy=settings.frame_count_policy,
+                progress=reporter,
+                before_commit=lambda: health.check_free_space(target),
+                commit_every=config.commit_every,
+                meta_key=stage.meta_key,
+            )
+            reporter.finish("frames" if infos and str(infos[0].media_type).lower() == "video" else "images")
+        check, commit = stage.publish(
+            f"lb_assets: publish frames of project {pid} (run {context.run_id})",
+            check=lambda staged: checks.check_frame_counts(pipeline.row_keys(staged), infos),
+            audits=(lambda staged: _verify_new_media(staged, stage),),
         )
-        staged = stage.reopened()
-        check = checks.check_frame_counts(pipeline.row_keys(staged), infos)
-        commit = _publish_if(stage, check, f"lb_assets: publish frames of project {pid} (run {context.run_id})",
-                             audits=(lambda ds: _verify_new_media(ds, stage),))
         if config.repair and check.passed:
             aside = repair.swap_in(path, target)
             context.log.warning(f"Project {pid}: frame dataset rebuilt; the damaged one is kept at {aside}")
         ds = open_or_create(target if config.repair and not check.passed else path, **storage.open_kwargs())
-    meta = dict(ds.metadata["labelbox_meta"]) if "labelbox_meta" in ds.metadata.keys() else {}
+        speed = _speed(result.rows_added, time.monotonic() - started, size_before, path)
+    meta = read_meta(ds) or {}
     return dg.MaterializeResult(
         data_version=dg.DataVersion(commit),
         check_results=[_with_stage(check, stage)],
@@ -185,11 +195,12 @@ def frame_dataset(
             "deeplake/rows_added": result.rows_added,
             "deeplake/data_rows_added": result.data_rows_added,
             "deeplake/data_rows_skipped": result.data_rows_skipped,
-            "deeplake/sources": len(meta.get("sources", [])) if isinstance(meta, dict) else 0,
+            "deeplake/sources": len(meta.get("sources", [])),
             "deeplake/frame_storage": settings.frame_storage,
             "deeplake/published": check.passed,
             "labelbox/data_rows": _data_rows_table(infos),
-        },
+        }
+        | speed,
     )
 
 
@@ -229,13 +240,18 @@ def annotated_branch(
         main = _open_existing(path, storage, pid)
         plan, tap, rows = _converted_rows(context, config, labelbox, storage, presigner, main)
         stage = Stage.open(ensure_branch(main, BRANCH, sync=False), path, context.run_id, storage.open_kwargs())
-        sync_branch(stage.ds, "main")
-        result = apply_annotations(stage.ds, rows, plan, commit_message=f"Labelbox annotations of project {pid}",
-                                   before_commit=lambda: health.check_free_space(path))
-        main_keys, branch_keys = pipeline.row_keys(main), pipeline.row_keys(stage.reopened())
-        contains = checks.check_branch_contains_main(main_keys, branch_keys)
-        commit = _publish_if(stage, contains, f"lb_assets: publish annotations of project {pid} (run {context.run_id})")
+        with stage.writing():
+            sync_branch(stage.ds, "main")
+            result = apply_annotations(stage.ds, rows, plan, commit_message=f"Labelbox annotations of project {pid}",
+                                       before_commit=lambda: health.check_free_space(path))
+            tap.finish()
+        main_keys = pipeline.row_keys(main)
+        contains, commit = stage.publish(
+            f"lb_assets: publish annotations of project {pid} (run {context.run_id})",
+            check=lambda staged: checks.check_branch_contains_main(main_keys, pipeline.row_keys(staged)),
+        )
         branch = stage.published
+        branch_keys = pipeline.row_keys(branch)
     check_results = [
         _with_stage(contains, stage),
         checks.check_coverage(tap.labeled_frames, tap.frames, tap.labeled_data_rows, tap.data_rows),
@@ -286,10 +302,14 @@ def annotation_dataset(
         target = repair.rebuild_path(path, context.run_id) if config.repair else path
         stage = Stage.open(open_or_create(target, **storage.open_kwargs()), target, context.run_id,
                            storage.open_kwargs())
-        result = write_annotations_into(stage.ds, frames, rows, plan, target,
-                                        before_commit=lambda: health.check_free_space(target))
-        check = checks.check_union_compatible(frames, stage.reopened())
-        commit = _publish_if(stage, check, f"lb_assets: publish the annotation dataset of project {pid}")
+        with stage.writing():
+            result = write_annotations_into(stage.ds, frames, rows, plan, target,
+                                            before_commit=lambda: health.check_free_space(target))
+            tap.finish()
+        check, commit = stage.publish(
+            f"lb_assets: publish the annotation dataset of project {pid}",
+            check=lambda staged: checks.check_union_compatible(frames, staged),
+        )
         if config.repair and check.passed:
             aside = repair.swap_in(path, target)
             context.log.warning(f"Project {pid}: annotation dataset rebuilt; the damaged one is kept at {aside}")
@@ -327,19 +347,11 @@ def _one_writer(
         yield
 
 
-def _publish_if(stage: "Stage", check: dg.AssetCheckResult, message: str, audits: tuple[Any, ...] = ()) -> str:
-    """Publish the stage when its blocking check passed; else leave the published branch as it was."""
-    if check.passed:
-        return stage.publish(message, audits)
-    stage.abandon()
-    return str(stage.published.version)
-
-
 def _with_stage(check: dg.AssetCheckResult, stage: "Stage") -> dg.AssetCheckResult:
     """The check result with the staging branch it read (kept for inspection when the check failed)."""
     metadata = dict(check.metadata or {})
     metadata["deeplake/staging_branch"] = dg.MetadataValue.text(
-        stage.name if not check.passed else f"{stage.name} (published, deleted)"
+        stage.name if not check.passed else f"{stage.name} (published and deleted)"
     )
     return check._replace(metadata=metadata)
 
@@ -353,6 +365,18 @@ def _verify_new_media(staged: Any, stage: "Stage") -> None:
     column = next((c for c in (media_column("video"), media_column("image")) if c in names), None)
     if column is not None:
         verify_media(staged, column, stage.rows_before, len(staged), f"staging branch {stage.name}")
+
+
+def _speed(rows: int, seconds: float, size_before: int, path: str) -> dict[str, Any]:
+    """Numeric metadata the asset page plots across runs: rows per second, seconds, bytes written (local)."""
+    out: dict[str, Any] = {
+        "deeplake/rows_per_second": dg.MetadataValue.float(round(rows / seconds, 2) if seconds > 0 else 0.0),
+        "deeplake/build_seconds": dg.MetadataValue.float(round(seconds, 2)),
+    }
+    size = pipeline.dataset_size(path)
+    if size is not None:
+        out["deeplake/bytes_written"] = dg.MetadataValue.int(max(0, size - size_before))
+    return out
 
 
 def _require_export(storage: StorageResource, pid: str) -> Path:

@@ -32,6 +32,12 @@ class FramesConfig(dg.Config):
     frame_count_policy: Optional[str] = Field(default=None, description="fail | pad | truncate")
     allowed_roots: Optional[list[str]] = Field(default=None, description="Local directories media may come from.")
     batch_size: int = Field(default=100, description="Frames (or images) per Deep Lake append.")
+    commit_every: int = Field(
+        default=25,
+        ge=1,
+        description="Commit the run's staging branch after every N videos or images: memory stays bounded and a "
+        "run that dies resumes after the last commit.",
+    )
     repair: bool = Field(
         default=False,
         description="Rebuild the frame dataset from the export into a fresh dataset and swap it in, keeping the "

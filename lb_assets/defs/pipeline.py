@@ -81,19 +81,20 @@ class ConversionTap:
         self.invalid_by_data_row: dict[str, Counter[str]] = {}
         self.clipped = 0
         self.table: list[dict[str, Any]] = []
-        self._last_log = time.monotonic()
+        self._started = self._last_log = time.monotonic()
 
     def wrap(self, rows: Iterable[Any]) -> Iterator[Any]:
         """Yield the rows unchanged, observing each."""
         for converted in rows:
             self._observe(converted)
             yield converted
-        if self.invalid or self.clipped:
+        if self.invalid:
             self.log.warning(
                 f"Project {self.project_id}: dropped {sum(self.invalid.values())} undrawable geometries "
-                f"{dict(self.invalid)} in {len(self.invalid_by_data_row)} data rows; clipped {self.clipped} "
-                "boxes to their frame"
+                f"{dict(self.invalid)} in {len(self.invalid_by_data_row)} data rows"
             )
+        if self.clipped:
+            self.log.info(f"Project {self.project_id}: clipped {self.clipped} boxes to their frame")
 
     def _observe_geometry(self, converted: Any) -> None:
         invalid = Counter(getattr(converted, "invalid", None) or {})
@@ -139,6 +140,14 @@ class ConversionTap:
             self._last_log = time.monotonic()
             self.log.info(f"Project {self.project_id}: converted {self.data_rows} data rows ({self.frames} rows)")
 
+    def finish(self) -> str:
+        """Log (and return) the step's summary line: ``<n> rows (<m> data rows) converted in <s> s``."""
+        seconds = time.monotonic() - self._started
+        line = (f"Project {self.project_id}: {self.frames} rows ({self.data_rows} data rows) converted "
+                f"in {seconds:.1f} s")
+        self.log.info(line)
+        return line
+
 
 def iter_converted(
     export_file: Path, project_id: str, plan: Any, settings: ProjectSettings, masks: Any | None
@@ -168,16 +177,34 @@ def dataset_size(path: str) -> int | None:
     return sum(p.stat().st_size for p in Path(local).rglob("*") if p.is_file())
 
 
+#: event counters that count items done (running totals), in order of preference
+ITEM_COUNTERS = ("rows_added", "frames_written", "images_written", "rows")
+
+
 class ProgressLogger:
-    """A ``progress(event)`` callback that logs at most every ``interval`` seconds (and every finished item)."""
+    """A ``progress(event)`` callback that logs at most every ``interval`` seconds (and every finished item).
+
+    Attributes:
+        items: Items done so far (the largest running total seen: rows added, frames or images written).
+    """
 
     def __init__(self, log: Any, project_id: str, interval: float = 5.0) -> None:
         self.log = log
         self.project_id = project_id
         self.interval = interval
+        self.items = 0
         self._last = 0.0
+        self._started = time.monotonic()
+
+    def finish(self, what: str = "items") -> str:
+        """Log (and return) the step's summary line: ``<n> <what> in <s> s``."""
+        line = f"Project {self.project_id}: {self.items} {what} in {time.monotonic() - self._started:.1f} s"
+        self.log.info(line)
+        return line
 
     def __call__(self, event: dict[str, Any]) -> None:
+        counts = [int(event[k]) for k in ITEM_COUNTERS if isinstance(event.get(k), (int, float))]
+        self.items = max([self.items, *counts])
         now = time.monotonic()
         finished = str(event.get("event", event.get("kind", ""))).endswith(("done", "finished", "complete"))
         if finished or now - self._last >= self.interval:

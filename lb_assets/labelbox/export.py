@@ -11,9 +11,10 @@ import hashlib
 import json
 import logging
 import os
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +39,7 @@ EXPORT_PARAMS: dict[str, bool] = {
 SDK_ID_FILTER_LIMIT = 2000
 DEFAULT_WAIT_SECONDS = 7200.0
 ERROR_LINES_SHOWN = 3
+PROGRESS_INTERVAL = 0.2  # seconds between ``export_rows`` progress events
 _WORKFLOW_FILTER = {"tolabel": "ToLabel", "inreview": "InReview", "inrework": "InRework", "done": "Done"}
 _SDK_TIME_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z")
 
@@ -207,16 +209,27 @@ def _tmp_path(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
 
 
-def _write_atomically(dest: Path, project_id: str | None, rows: Iterable[tuple[dict[str, Any], bytes | None]]) -> ExportSummary:
-    """Write rows to ``dest.tmp`` then replace ``dest``; on any failure ``dest`` is untouched."""
+def _write_atomically(dest: Path, project_id: str | None, rows: Iterable[tuple[dict[str, Any], bytes | None]],
+                      progress: Callable[[dict[str, Any]], None] | None = None) -> ExportSummary:
+    """Write rows to ``dest.tmp`` then replace ``dest``; on any failure ``dest`` is untouched.
+
+    ``progress`` gets ``{"event": "export_rows", "rows", "bytes"}`` at most every `PROGRESS_INTERVAL`
+    seconds and ``{"event": "export_done", ...}`` once the rows are written.
+    """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_path(dest)
     try:
         with open(tmp, "wb") as fh:
             writer = _SummaryWriter(fh, project_id)
+            last = time.monotonic()
             for row, line in rows:
                 writer.write(row, line)
+                if progress is not None and time.monotonic() - last >= PROGRESS_INTERVAL:
+                    last = time.monotonic()
+                    progress({"event": "export_rows", "rows": writer.rows, "bytes": writer.size})
+            if progress is not None:
+                progress({"event": "export_done", "rows": writer.rows, "bytes": writer.size})
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
@@ -261,6 +274,7 @@ def export_project(
     *,
     wait_seconds: float = DEFAULT_WAIT_SECONDS,
     fail_on_errors: bool = True,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> ExportSummary:
     """Export one project (export v2) to ``dest`` as NDJSON, streamed row by row.
 
@@ -277,6 +291,8 @@ def export_project(
         fail_on_errors: raise when the export's ERRORS stream has lines (default). When False, the error
             lines are logged as a warning (redacted), counted in ``ExportSummary.error_lines``, and the rows
             that did export are written.
+        progress: called with ``{"event": "export_rows" | "export_done", "rows": n, "bytes": n}`` while the
+            rows stream to disk (at most every `PROGRESS_INTERVAL` seconds, and once at the end).
 
     Returns:
         The summary of the written file (0 rows for an empty project or no matching row).
@@ -311,13 +327,13 @@ def export_project(
         has_result = task.has_result()
     if not has_result:
         logger.info("Project %s: export is empty (no data row matches)", project_id)
-        summary = _write_atomically(Path(dest), project_id, [])
+        summary = _write_atomically(Path(dest), project_id, [], progress)
     else:
         from labelbox.schema.export_task import ExportTask
         from lbox.exceptions import LabelboxError
 
         try:
-            summary = _write_atomically(Path(dest), project_id, _stream_rows(task, project_id))
+            summary = _write_atomically(Path(dest), project_id, _stream_rows(task, project_id), progress)
         except (LabelboxError, ExportTask.ExportTaskException, requests.RequestException, AssertionError,
                 ValueError) as exc:  # the SDK asserts chunk sizes and raises ValueError on missing streams
             raise map_labelbox_error(exc, "export stream", project_id) from None

@@ -9,8 +9,9 @@ Mechanism (verified in deeplake 4.7.4, see lb_assets_tests/store/test_atomic_dat
   written state. `atomic` therefore calls ``ds.rollback()`` on any exception, which discards every
   uncommitted change of the dataset (also changes made before the block: commit them first).
 * Dataset metadata (``ds.metadata``) is NOT versioned and NOT rolled back by ``rollback()``; it is shared by
-  all branches and saved at once, not at the commit. Writers set ``labelbox_meta`` last, right before
-  committing, and `atomic` restores its previous value on failure (or removes a key the block added).
+  all branches and saved by the next commit of any branch. Writers set ``labelbox_meta`` last, right before
+  committing, and `atomic` restores its previous value on failure (or clears a key the block added: keys
+  cannot be deleted in deeplake 4.7.4).
 """
 
 from __future__ import annotations
@@ -30,10 +31,17 @@ _MISSING = object()
 
 
 def read_meta(ds: Any, key: str = META_KEY) -> Any:
-    """A plain-Python copy of ``ds.metadata[key]``, or None when absent."""
+    """A plain-Python copy of ``ds.metadata[key]``, or None when absent or cleared (`clear_meta`)."""
     if key not in list(ds.metadata.keys()):
         return None
-    return _plain(ds.metadata[key])
+    value = _plain(ds.metadata[key])
+    return None if value in ({}, None) else value
+
+
+def clear_meta(ds: Any, key: str = META_KEY) -> None:
+    """Clear ``ds.metadata[key]`` (deeplake 4.7.4 cannot delete a metadata key: it is set to ``{}``)."""
+    if key in list(ds.metadata.keys()):
+        ds.metadata[key] = {}
 
 
 def _plain(value: Any) -> Any:
@@ -63,8 +71,8 @@ def atomic(ds: Any, what: str, meta_key: str = META_KEY) -> Iterator[None]:
             ds.rollback()
             if before is not _MISSING:
                 ds.metadata[meta_key] = before
-            elif meta_key in list(ds.metadata.keys()):
-                del ds.metadata[meta_key]  # metadata is saved at once, not at the commit: undo a new key
+            else:
+                clear_meta(ds, meta_key)  # undo a key the block added
         except Exception as rollback_exc:  # keep the original error; report the rollback failure
             logger.error("%s: rollback failed too: %s", what, redact_text(str(rollback_exc)))
         raise

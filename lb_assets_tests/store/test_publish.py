@@ -1,5 +1,6 @@
 """Write-audit-publish: nothing reaches the published branch unless the staged commit is read back and checked."""
 
+import dataclasses
 import os
 import subprocess
 import uuid
@@ -34,16 +35,63 @@ def _append(ds: deeplake.Dataset, keys: list[str], size: int = 8) -> None:
 def test_publish_merges_the_checked_stage_and_cleans_up(tmp_path: Path) -> None:
     path = str(tmp_path / "frames")
     main = _dataset(path, ["a:1", "a:2"])
-    stale = Stage.open(main, path, "old-run")  # a stage an earlier failed run left behind
+    old = Stage.open(main, path, "old-run")  # a stage of an older main: not resumable, deleted on publish
+    _append(old.ds, ["x:1"])
+    old.ds.commit("old stage")
+    main.append({"row_key": ["a:3"], "frames": [np.zeros((8, 8, 3), np.uint8)]})
+    main.commit("main moved on")
     stage = Stage.open(main, path, "run-1")
-    assert stage.name == f"{STAGE_PREFIX}main-run-1" and len(stage.ds) == 2
+    assert stage.name == f"{STAGE_PREFIX}main-run-1" and len(stage.ds) == 3 and not stage.resumed
     _append(stage.ds, ["b:1", "b:2"])
+    stage.ds.metadata[stage.meta_key] = {"project_id": "p", "sources": ["a", "b"]}
     stage.ds.commit("stage")
-    version = stage.publish("publish", audits=(lambda ds: verify_media(ds, "frames", 2, len(ds), "stage"),))
+    assert read_meta(deeplake.open_read_only(path)) == {"project_id": "p", "sources": ["a"]}  # not yet published
+    checked, version = stage.publish(
+        "publish",
+        check=lambda ds: Verdict(len(ds) == 5),
+        audits=(lambda ds: verify_media(ds, "frames", 3, len(ds), "stage"),),
+    )
     fresh = deeplake.open_read_only(path)
-    assert fresh.version == version and list(fresh["row_key"][:]) == ["a:1", "a:2", "b:1", "b:2"]
+    assert checked == Verdict(True) and fresh.version == version
+    assert list(fresh["row_key"][:]) == ["a:1", "a:2", "a:3", "b:1", "b:2"]
+    assert read_meta(fresh) == {"project_id": "p", "sources": ["a", "b"]}  # the stage's meta, published with it
+    assert read_meta(fresh, stage.meta_key) is None  # the stage key is cleared
     assert sorted(fresh.branches.names()) == ["main"]  # both stages deleted
-    assert stale.name not in fresh.branches.names()
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    passed: bool
+
+
+def test_failed_check_keeps_main_and_a_rejected_stage_that_is_never_resumed(tmp_path: Path) -> None:
+    path = str(tmp_path / "frames")
+    main = _dataset(path, ["a:1"])
+    stage = Stage.open(main, path, "run-1")
+    _append(stage.ds, ["b:1"])
+    stage.ds.commit("stage")
+    checked, version = stage.publish("publish", check=lambda ds: Verdict(False))
+    fresh = deeplake.open_read_only(path)
+    assert checked == Verdict(False) and version == fresh.version and list(fresh["row_key"][:]) == ["a:1"]
+    assert stage.name == "rejected-main-run-1" and stage.name in fresh.branches.names()
+    again = Stage.open(deeplake.open(path), path, "run-2")
+    assert not again.resumed and len(again.ds) == 1
+
+
+def test_a_dead_attempt_is_resumed_after_its_last_commit(tmp_path: Path) -> None:
+    path = str(tmp_path / "frames")
+    main = _dataset(path, ["a:1"])
+    first = Stage.open(main, path, "run-1")
+    _append(first.ds, ["b:1"])
+    first.ds.metadata[first.meta_key] = {"project_id": "p", "sources": ["a", "b"]}
+    first.ds.commit("shard 1")
+    _append(first.ds, ["c:1"])  # never committed: the attempt died here
+    del first
+    reopened = deeplake.open(path)
+    second = Stage.open(reopened, path, "run-2")
+    assert second.resumed and second.name == "stage-main-run-2" and list(second.ds["row_key"][:]) == ["a:1", "b:1"]
+    assert read_meta(second.ds, second.meta_key) == {"project_id": "p", "sources": ["a", "b"]}
+    assert sorted(reopened.branches.names()) == ["main", "stage-main-run-2"]
 
 
 def test_failed_audit_leaves_main_untouched_and_keeps_the_stage(tmp_path: Path) -> None:
@@ -55,7 +103,7 @@ def test_failed_audit_leaves_main_untouched_and_keeps_the_stage(tmp_path: Path) 
     stage.ds.metadata[META_KEY] = {"project_id": "p", "sources": ["a", "b"]}
     stage.ds.commit("stage")
     with pytest.raises(UnverifiedWriteError, match="duplicate row keys"):
-        stage.publish("publish")
+        stage.publish("publish", check=lambda ds: Verdict(True))
     fresh = deeplake.open_read_only(path)
     assert fresh.version == before_version and list(fresh["row_key"][:]) == ["a:1"]
     assert read_meta(fresh) == before_meta  # shared metadata restored
