@@ -43,13 +43,31 @@ def _opt(ns: argparse.Namespace | None, name: str, default: Any) -> Any:
     return default if value is None else value
 
 
+# One run per project at a time (the run queue; the datasets' leases guard besides), at most 2 Labelbox calls at
+# once, and run monitoring (Dagster's own; `stalled_run_sensor` covers the default launcher).
+DEV_INSTANCE_CONFIG = """telemetry:
+  enabled: false
+run_monitoring:
+  enabled: true
+concurrency:
+  pools:
+    default_limit: 2
+  runs:
+    tag_concurrency_limits:
+      - key: dagster/partition
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+"""
+
+
 def prepare_home(output: Path) -> tuple[Path, Path]:
-    """Create ``output/dagster_home`` (telemetry off, Labelbox pool limit) and ``output/lb_assets_data``."""
+    """Create ``output/dagster_home`` (see `DEV_INSTANCE_CONFIG`) and ``output/lb_assets_data``."""
     home = output / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 2\n")
+        config.write_text(DEV_INSTANCE_CONFIG)
     data = output / "lb_assets_data"
     data.mkdir(parents=True, exist_ok=True)
     return home.resolve(), data.resolve()

@@ -9,6 +9,7 @@ import dagster as dg
 from lb_assets.defs.assets import ALL_ASSETS, labelbox_project_export
 from lb_assets.defs.labelbox_resource import LabelboxResource
 from lb_assets.defs.resources import PresignerResource, StorageResource
+from lb_assets.defs.run_monitor import make_stalled_run_sensor
 from lb_assets.defs.sensors import make_labeling_completion_sensor
 
 REFRESH_SELECTION = dg.AssetSelection.assets(labelbox_project_export).downstream()
@@ -47,6 +48,9 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    sensors=[make_labeling_completion_sensor(REFRESH_SELECTION)],
+    sensors=[
+        make_labeling_completion_sensor(REFRESH_SELECTION),
+        make_stalled_run_sensor([key for spec in ALL_ASSETS for key in spec.keys]),
+    ],
     resources=build_resources(),
 )

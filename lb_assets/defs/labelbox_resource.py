@@ -66,10 +66,17 @@ class LabelboxResource(dg.ConfigurableResource):
         with self._scrubbed():
             return fetch_ontology(self.get_client(), ontology_id)
 
-    def get_overview(self, project_id: str) -> ProjectOverview:
-        """The project's workflow counts."""
+    def get_overview(self, project_id: str, timeout_seconds: Optional[float] = None) -> ProjectOverview:
+        """The project's workflow counts.
+
+        Args:
+            project_id: the project.
+            timeout_seconds: timeout of each HTTP request of this call (default ``self.timeout_seconds``);
+                the sensor passes a short one so a hanging Labelbox cannot hold it.
+        """
         with self._scrubbed():
-            return fetch_overview(self.get_client(), project_id)
+            client = make_client(self.api_key, self.endpoint, timeout_seconds or self.timeout_seconds)
+            return fetch_overview(client, project_id)
 
     def upload_media(
         self,
