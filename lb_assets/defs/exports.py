@@ -14,6 +14,7 @@ falls back to a full export. A failure at any point leaves ``export.ndjson`` and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 EXPORT_FILE = "export.ndjson"
 STATE_FILE = "export_state.json"
+ONTOLOGY_FILE = "ontology.json"
 
 
 class _ExportClient(Protocol):
@@ -177,3 +179,34 @@ def _write_state(export_dir: Path, summary: Any, max_activity: str | None, inter
     tmp = export_dir / f".{STATE_FILE}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
     os.replace(tmp, export_dir / STATE_FILE)
+
+
+def snapshot_ontology(client: Any, project_id: str, export_dir: Path) -> str | None:
+    """Fetch the ontology the export names and save it beside the export; its sha256 (None: no ontology yet).
+
+    The annotation steps convert with this snapshot, so the ontology is fetched once per refresh and a change
+    of ontology changes the export's data version.
+    """
+    from lb_assets.labelbox.ontology import ontology_id_from_export
+
+    ontology_id = ontology_id_from_export(export_path(export_dir), project_id)
+    if not ontology_id:
+        return None
+    text = json.dumps(client.fetch_ontology(ontology_id), sort_keys=True, separators=(",", ":"))
+    tmp = export_dir / f".{ONTOLOGY_FILE}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, export_dir / ONTOLOGY_FILE)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_ontology_snapshot(export_dir: Path) -> dict[str, Any] | None:
+    """The ontology saved with the current export (None when there is none)."""
+    path = export_dir / ONTOLOGY_FILE
+    if not path.exists():
+        return None
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        logger.warning("Ignoring unreadable ontology snapshot %s (%s)", path, exc)
+        return None
+    return value if isinstance(value, dict) else None

@@ -34,15 +34,10 @@ def read_infos(export_file: Path, project_id: str) -> list[Any]:
     return [parse_row(row, project_id, i) for i, row in iter_unique_rows(export_file)]
 
 
-def build_plan(labelbox: Any, export_file: Path, project_id: str, media_type: str, group_mapping: dict[str, str]) -> Any:
-    """Fetch the project's ontology (id read from the export) and build the column plan."""
+def build_plan(normalized: dict[str, Any], media_type: str, group_mapping: dict[str, str]) -> Any:
+    """The column plan of a normalized ontology (the snapshot saved with the export)."""
     from lb_assets.convert.ontology import build_plan as _build_plan
-    from lb_assets.labelbox.ontology import ontology_id_from_export
 
-    ontology_id = ontology_id_from_export(export_file, project_id)
-    if not ontology_id:
-        raise ConfigError(f"Project {project_id}: the export {export_file} names no ontology id")
-    normalized = labelbox.fetch_ontology(ontology_id)
     return _build_plan(normalized, media_type, group_mapping=group_mapping or None)
 
 

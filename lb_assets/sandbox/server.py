@@ -145,6 +145,12 @@ class LabelboxSandbox:
         self.state.task_pending_reads = int(value)
 
     @property
+    def files_seen(self) -> list[str]:
+        """Paths of the files, masks and export chunks asked for, in order (a copy)."""
+        with self.state.lock:
+            return list(self.state.files_seen)
+
+    @property
     def operations_seen(self) -> list[str]:
         """Names of the GraphQL operations served, in order (a copy)."""
         with self.state.lock:
@@ -363,6 +369,7 @@ class LabelboxSandbox:
 
     def _lookup_served(self, path: str) -> ServedFile | None:
         with self.state.lock:
+            self.state.files_seen.append(path)
             if path.startswith("/files/"):
                 return self.state.files.get(path[len("/files/"):])
             if path.startswith("/masks/"):

@@ -193,6 +193,7 @@ class SandboxState:
             "lf-editor": {"id": "lf-editor", "name": "Editor", "description": "", "iframeUrlPath": ""},
         }
         self.operations_seen: list[str] = []
+        self.files_seen: list[str] = []
         self.unsupported_operations: list[str] = []
         self.operation_failures: dict[str, FailureRule] = {}
         self.path_failures: dict[str, FailureRule] = {}

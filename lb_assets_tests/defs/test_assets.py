@@ -1,5 +1,6 @@
 """The whole graph materialized for the demo video and image projects against the sandbox."""
 
+import hashlib
 import json
 import os
 
@@ -70,9 +71,13 @@ def test_materialize_demo_project(demo_env, instance: dg.DagsterInstance, kind: 
         assert all(k.split("/", 1)[0] in {"labelbox", "deeplake", "dagster"} for k in entries), (asset, list(entries))
         assert not any(api_key in str(v) for v in entries.values()), asset
 
-    # data versions: the export's is its sha256, the datasets' their commit ids
+    # data versions: the export's covers the export file and its ontology snapshot, the datasets' their commits
     export_record = instance.get_latest_materialization_event(dg.AssetKey("labelbox_project_export"))
-    assert export_record.asset_materialization.tags["dagster/data_version"] == export["labelbox/export_sha256"]
+    both = f'{export["labelbox/export_sha256"]}:{export["labelbox/ontology_sha256"]}'
+    assert export_record.asset_materialization.tags["dagster/data_version"] == hashlib.sha256(both.encode()).hexdigest()
+    snapshot = json.loads((file.parent / "ontology.json").read_text())
+    assert hashlib.sha256(json.dumps(snapshot, sort_keys=True, separators=(",", ":")).encode()).hexdigest() == \
+        export["labelbox/ontology_sha256"]
 
 
 def test_image_values_match_demo_truth(demo_env, instance: dg.DagsterInstance) -> None:

@@ -13,7 +13,8 @@ import pytest
 
 from lb_assets.cli_demo import materialize_project
 from lb_assets.definitions import build_resources
-from lb_assets.defs.assets import PROJECT_ASSETS, annotated_branch, annotation_dataset, frame_dataset
+from lb_assets.defs.annotation_assets import labelbox_annotations
+from lb_assets.defs.assets import PROJECT_ASSETS, frame_dataset
 from lb_assets.defs.exports import export_path
 from lb_assets.defs.partitions import ensure_partitions
 from lb_assets.defs.resources import StorageResource
@@ -151,7 +152,7 @@ def test_damaged_dataset_fails_at_once_and_repair_rebuilds_it(demo_env, instance
     assert list(fresh["row_key"][:]) == keys
     aside = [p for p in path.parent.iterdir() if p.name.startswith("frames.damaged-")]
     assert len(aside) == 1 and (aside[0] / "_deeplake_log").is_dir()
-    assert _materialize(instance, pid, [annotated_branch, annotation_dataset]).success
+    assert _materialize(instance, pid, [labelbox_annotations]).success
 
 
 def test_all_assets_publish_and_leave_no_staging_branches(demo_env, instance: dg.DagsterInstance) -> None:
@@ -163,11 +164,3 @@ def test_all_assets_publish_and_leave_no_staging_branches(demo_env, instance: dg
     ann = deeplake.open_read_only(storage.annotations_path(pid))
     assert sorted(frames.branches.names()) == ["labelbox", "main"] and list(ann.branches.names()) == ["main"]
     assert len(frames.branches["labelbox"].open()) == len(frames) == len(ann)
-
-
-@pytest.mark.parametrize("asset", ["annotated_branch"])
-def test_annotated_branch_has_no_repair(demo_env, instance: dg.DagsterInstance, asset: str) -> None:
-    pid = demo_env.demo_projects["image"]
-    assert materialize_project(instance, pid).success
-    result = _materialize(instance, pid, [annotated_branch], {"ops": {asset: {"config": {"repair": True}}}})
-    assert not result.success and "frame_dataset with repair: true" in _failure_text(result)

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from lb_assets.defs.assets import _timestamp, columns_text, preview_caption
+from lb_assets.defs.asset_support import columns_text, preview_caption, timestamp_value
 from lb_assets.defs.checks import check_coverage
 
 
@@ -18,11 +18,11 @@ def test_columns_text_counts_lb_meta_columns() -> None:
     assert columns_text(["frames", "row_key"]) == "frames, row_key"
 
 
-def test_export_time_is_a_timestamp() -> None:
-    value = _timestamp("2026-11-29T05:35:16+00:00")
+def test_export_time_is_atimestamp_value() -> None:
+    value = timestamp_value("2026-11-29T05:35:16+00:00")
     assert isinstance(value, dg.TimestampMetadataValue) and value.value == 1795930516.0
-    assert _timestamp("2026-11-29T05:35:16.544Z").value == 1795930516.544
-    assert _timestamp("not a time") == "not a time"
+    assert timestamp_value("2026-11-29T05:35:16.544Z").value == 1795930516.544
+    assert timestamp_value("not a time") == "not a time"
 
 
 def test_coverage_check_explains_itself() -> None:

@@ -156,7 +156,9 @@ class Deployment:
     def __init__(self, tmp_path: Path) -> None:
         self.home, self.port, self.tmp = tmp_path / "dagster_home", _free_port(), tmp_path
         self.home.mkdir()
-        (self.home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nrun_monitoring:\n  enabled: true\n")
+        (self.home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nrun_monitoring:\n  enabled: true\n"
+                                                 # a busy machine may start runs slowly: not Dagster's timeout
+                                                 "  start_timeout_seconds: 1800\n")
         self.workspace = tmp_path / "workspace.yaml"
         self.workspace.write_text(f"load_from:\n  - grpc_server:\n      host: localhost\n      port: {self.port}\n"
                                   "      location_name: lb_assets\n")

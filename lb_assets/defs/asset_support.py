@@ -1,0 +1,203 @@
+"""What the asset modules share: groups, owners and retry policies, the one-writer lease, metadata builders.
+
+Plain helpers over ``lb_assets.store`` and Dagster metadata types; the assets themselves live in
+``lb_assets.defs.assets`` (upload, export, frames) and ``lb_assets.defs.annotation_assets`` (annotations).
+"""
+
+# No `from __future__ import annotations`: the asset modules' conventions, kept alike.
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from lb_assets.defs import pipeline
+from lb_assets.defs.exports import export_path
+from lb_assets.defs.preview import human_size, legend_entries, preview_markdown, render_preview, rows_table
+from lb_assets.defs.resources import PresignerResource, StorageResource
+from lb_assets.errors import ConfigError
+from lb_assets.redact import redact_url
+
+if TYPE_CHECKING:
+    from lb_assets.store.publish import Stage
+
+OWNERS = ["team:ml-data"]
+LABELBOX_GROUP = "labelbox"
+DEEPLAKE_GROUP = "deeplake"
+BRANCH = "labelbox"
+TAGS = {"domain": "annotation"}
+
+LABELBOX_RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+MEDIA_RETRY = dg.RetryPolicy(max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+def secrets_of(presigner: PresignerResource, storage: StorageResource | None = None) -> tuple[str | None, ...]:
+    return (presigner.api_key, presigner.sas_token, presigner.header_value,
+            storage.deeplake_token if storage is not None else None)
+
+
+@contextlib.contextmanager
+def one_writer(
+    context: dg.AssetExecutionContext, storage: StorageResource, what: str, path: str, secrets: tuple[str | None, ...]
+) -> Iterator[None]:
+    """Hold the partition's one-writer lease ``what`` (waiting for another run) and name storage failures."""
+    from lb_assets.store import lease
+    from lb_assets.store.health import storage_errors
+
+    directory = storage.lease_dir(context.partition_key)
+    with storage_errors(path, secrets), lease.hold(
+        directory, what, context.run_id, storage.lease_wait_seconds, log=context.log
+    ):
+        yield
+
+
+def with_stage(check: dg.AssetCheckResult, stage: "Stage") -> dg.AssetCheckResult:
+    """The check result with the staging branch it read (kept for inspection when the check failed)."""
+    metadata = dict(check.metadata or {})
+    metadata["deeplake/staging_branch"] = dg.MetadataValue.text(
+        stage.name if not check.passed else f"{stage.name} (published and deleted)"
+    )
+    return check._replace(metadata=metadata)
+
+
+def verify_new_media(staged: Any, stage: "Stage") -> None:
+    """The frames or images this run added read back as image files (storage lost nothing)."""
+    from lb_assets.store.schema import media_column
+    from lb_assets.store.verify import verify_media
+
+    names = {c.name for c in staged.schema.columns}
+    column = next((c for c in (media_column("video"), media_column("image")) if c in names), None)
+    if column is not None:
+        verify_media(staged, column, stage.rows_before, len(staged), f"staging branch {stage.name}")
+
+
+def speed_metadata(rows: int, seconds: float, size_before: int, path: str) -> dict[str, Any]:
+    """Numeric metadata the asset page plots across runs: rows per second, seconds, bytes written (local)."""
+    out: dict[str, Any] = {
+        "deeplake/rows_per_second": dg.MetadataValue.float(round(rows / seconds, 2) if seconds > 0 else 0.0),
+        "deeplake/build_seconds": dg.MetadataValue.float(round(seconds, 2)),
+    }
+    size = pipeline.dataset_size(path)
+    if size is not None:
+        out["deeplake/bytes_written"] = dg.MetadataValue.int(max(0, size - size_before))
+    return out
+
+
+def require_export(storage: StorageResource, pid: str) -> Path:
+    path = export_path(storage.export_dir(pid))
+    if not path.exists():
+        raise ConfigError(f"Project {pid}: no export at {path}; materialize labelbox_project_export first")
+    return path
+
+
+def open_existing(path: str, storage: StorageResource, pid: str) -> Any:
+    from lb_assets.store.datasets import open_or_create
+
+    ds = open_or_create(path, **storage.open_kwargs())
+    if len(ds) == 0:
+        raise ConfigError(f"Project {pid}: the frame dataset {redact_url(path)} is empty; materialize frame_dataset first")
+    return ds
+
+
+def media_type_from_meta(ds: Any) -> str | None:
+    if "labelbox_meta" not in ds.metadata.keys():
+        return None
+    value = dict(ds.metadata["labelbox_meta"]).get("type")
+    return str(value).lower() if value else None
+
+
+def dataset_metadata(pid: str, path: str, ds: Any, branch: str, commit: str) -> dict[str, Any]:
+    """Where a dataset is (``dagster/uri``, redacted), which commit and branch, its rows, columns and size."""
+    size = pipeline.dataset_size(path)
+    meta: dict[str, Any] = {
+        "labelbox/project_id": pid,
+        "deeplake/branch": branch,
+        "deeplake/commit_id": commit,
+        "dagster/row_count": len(ds),
+        "dagster/uri": redact_url(path),
+        "deeplake/columns": columns_text(c.name for c in ds.schema.columns),
+    }
+    if size is not None:
+        meta["deeplake/size"] = human_size(size)
+    return meta
+
+
+def columns_text(names: Iterable[str]) -> str:
+    """Sorted column names, comma-separated; the ``lb_meta/*`` columns are counted, not listed."""
+    names = sorted(names)
+    meta = [n for n in names if n.startswith("lb_meta/")]
+    text = ", ".join(n for n in names if not n.startswith("lb_meta/"))
+    return f"{text} + {len(meta)} lb_meta/* columns" if meta else text
+
+
+def timestamp_value(iso: str) -> Any:
+    """An ISO 8601 time as ``MetadataValue.timestamp`` (shown in the UI's time zone); text if unparsable."""
+    try:
+        return dg.MetadataValue.timestamp(datetime.fromisoformat(iso.replace("Z", "+00:00")))
+    except (ValueError, TypeError, AttributeError):
+        return iso
+
+
+def data_rows_table(infos: list[Any]) -> dg.MetadataValue:
+    """The first data rows of the export: id, global key, frames (1 per image), resolution, workflow status."""
+    return rows_table(
+        [
+            {
+                "data_row_id": i.data_row_id,
+                "global_key": i.global_key or "",
+                "frames": (i.frame_count or 0) if str(i.media_type).lower() == "video" else 1,
+                "resolution": f"{i.width}x{i.height}",
+                "workflow_status": i.workflow_status or "",
+            }
+            for i in infos[: pipeline.TABLE_ROWS]
+        ],
+        {"data_row_id": "string", "global_key": "string", "frames": "int", "resolution": "string",
+         "workflow_status": "string"},
+    )
+
+
+def annotation_metadata(result: Any, tap: pipeline.ConversionTap, plan: Any) -> dict[str, Any]:
+    return {
+        "deeplake/annotation_columns": dg.MetadataValue.json(
+            {name: spec.kind for name, spec in plan.columns.items()}
+        ),
+        "deeplake/rows_written": result.rows_written,
+        "labelbox/labeled_rows": result.labeled_rows,
+        "labelbox/labeled_data_rows": tap.labeled_data_rows,
+        "labelbox/data_rows": tap.data_rows,
+        "labelbox/skipped_unknown_tools": dg.MetadataValue.json(dict(tap.skipped)),
+        "deeplake/sample_rows": rows_table(
+            tap.table,
+            {"row_key": "string", "global_key": "string", "workflow_status": "string", "annotations": "string"},
+        ),
+    }
+
+
+def preview_metadata(context: dg.AssetExecutionContext, ds: Any, keys: list[str], tap: pipeline.ConversionTap) -> dict[str, Any]:
+    """``deeplake/preview``: the frame with the most kinds of drawable annotations, drawn, with a legend."""
+    best = tap.picker.best
+    if best.row_key is None or best.row_key not in keys:
+        return {}
+    names = {c.name for c in ds.schema.columns}
+    column = "frames" if "frames" in names else "image"
+    index = keys.index(best.row_key)
+    try:
+        image = ds[column][index]
+        png = render_preview(image, best.values, tap.kinds)
+        global_key = str(ds["lb_meta/global_key"][index]) if "lb_meta/global_key" in names else ""
+    except (KeyError, ValueError, TypeError, OSError) as exc:
+        context.log.warning(f"No preview picture: {type(exc).__name__}: {exc}")
+        return {}
+    legend = legend_entries(best.values, tap.kinds)
+    return {"deeplake/preview": preview_markdown(png, preview_caption(best.row_key, global_key), legend)}
+
+
+def preview_caption(row_key: str, global_key: str = "") -> str:
+    """``"Frame 5 of clip.mp4 (row_key abc:5)"`` for video rows, ``"street.jpg (row_key abc:0)"`` for images."""
+    data_row, _, frame = row_key.rpartition(":")
+    name = global_key or data_row or row_key
+    what = f"Frame {frame} of {name}" if frame not in ("", "0") else name
+    return f"{what} (row_key {row_key})"
