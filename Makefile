@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres,celery,k8s,aws]'
 	touch $(STAMP)
 
 ## Run the whole asset graph on the bundled demo (local Labelbox sandbox, no account, no network).
@@ -28,6 +28,8 @@ dev: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_frames.py
 	$(BIN)/python benchmarks/bench_annotations.py
+	$(BIN)/python benchmarks/bench_real.py
+	$(BIN)/python benchmarks/bench_sensor.py
 
 validate: $(STAMP)
 	$(BIN)/dagster definitions validate -w workspace.yaml

@@ -34,9 +34,10 @@ LABELBOX_RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXP
 MEDIA_RETRY = dg.RetryPolicy(max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
-def secrets_of(presigner: PresignerResource, storage: StorageResource | None = None) -> tuple[str | None, ...]:
-    return (presigner.api_key, presigner.sas_token, presigner.header_value,
-            storage.deeplake_token if storage is not None else None)
+def secrets_of(presigner: PresignerResource | None, storage: StorageResource | None = None) -> tuple[str | None, ...]:
+    """The secrets a step's errors and logs must not show (presigner credentials, Deep Lake token)."""
+    from_presigner = (presigner.api_key, presigner.sas_token, presigner.header_value) if presigner else ()
+    return (*from_presigner, storage.deeplake_token if storage is not None else None)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import dagster as dg
 
 from lb_assets.defs import checks, pipeline
 from lb_assets.defs.annotation_assets import labelbox_annotations
+from lb_assets.defs.frame_assets import frame_dataset
 from lb_assets.defs.asset_support import (
     DEEPLAKE_GROUP,
     LABELBOX_GROUP,
@@ -129,83 +130,6 @@ def labelbox_project_export(
             "dagster/row_count": s.data_rows,
             "dagster/uri": str(export_path(storage.export_dir(pid))),
         },
-    )
-
-
-@dg.asset(
-    partitions_def=labelbox_projects,
-    deps=[labelbox_project_export],
-    group_name=DEEPLAKE_GROUP,
-    kinds={"deeplake", "video", "image"},
-    owners=OWNERS,
-    tags=TAGS,
-    code_version="1",
-    retry_policy=MEDIA_RETRY,
-    check_specs=checks.frame_dataset_specs("frame_dataset"),
-    description="Deep Lake dataset of the project's frames (video) or images on main, with labelbox_meta. "
-    "A refresh appends only data rows not decoded yet.",
-)
-def frame_dataset(
-    context: dg.AssetExecutionContext, config: FramesConfig, storage: StorageResource, presigner: PresignerResource
-) -> dg.MaterializeResult:
-    """Decode new data rows onto a staging branch, check it, then publish it to main (write-audit-publish)."""
-    from lb_assets.store import health, repair
-    from lb_assets.store.datasets import open_or_create
-    from lb_assets.store.atomic import read_meta
-    from lb_assets.store.frames import build_frame_dataset
-    from lb_assets.store.publish import Stage
-
-    pid = context.partition_key
-    path = storage.frames_path(pid)
-    secrets = secrets_of(presigner, storage)
-    with step_errors("frame_dataset", pid, secrets), one_writer(context, storage, "frames@main", path, secrets):
-        export_file = require_export(storage, pid)
-        infos = pipeline.read_infos(export_file, pid)
-        settings = config.apply(settings_for(pid))
-        target = repair.rebuild_path(path, context.run_id) if config.repair else path
-        stage = Stage.open(open_or_create(target, **storage.open_kwargs()), target, context.run_id,
-                           storage.open_kwargs())
-        reporter = pipeline.ProgressLogger(context.log, pid)
-        started, size_before = time.monotonic(), pipeline.dataset_size(target) or 0
-        with stage.writing():
-            result = build_frame_dataset(
-                stage.ds,
-                infos,
-                presigner.media_fetcher(settings.allowed_roots),
-                storage=settings.frame_storage,
-                batch_size=config.batch_size,
-                frame_count_policy=settings.frame_count_policy,
-                progress=reporter,
-                before_commit=lambda: health.check_free_space(target),
-                commit_every=config.commit_every,
-                meta_key=stage.meta_key,
-            )
-            reporter.finish("frames" if infos and str(infos[0].media_type).lower() == "video" else "images")
-        check, commit = stage.publish(
-            f"lb_assets: publish frames of project {pid} (run {context.run_id})",
-            check=lambda staged: checks.check_frame_counts(pipeline.row_keys(staged), infos),
-            audits=(lambda staged: verify_new_media(staged, stage),),
-        )
-        if config.repair and check.passed:
-            aside = repair.swap_in(path, target)
-            context.log.warning(f"Project {pid}: frame dataset rebuilt; the damaged one is kept at {aside}")
-        ds = open_or_create(target if config.repair and not check.passed else path, **storage.open_kwargs())
-        speed = speed_metadata(result.rows_added, time.monotonic() - started, size_before, path)
-    meta = read_meta(ds) or {}
-    return dg.MaterializeResult(
-        data_version=dg.DataVersion(commit),
-        check_results=[with_stage(check, stage)],
-        metadata=dataset_metadata(pid, path, ds, "main", commit)
-        | {
-            "deeplake/rows_added": result.rows_added,
-            "deeplake/data_rows_added": result.data_rows_added,
-            "deeplake/data_rows_skipped": result.data_rows_skipped,
-            "deeplake/sources": len(meta.get("sources", [])),
-            "deeplake/frame_storage": settings.frame_storage,
-            "deeplake/published": check.passed,
-            "labelbox/data_rows": data_rows_table(infos),
-        }
-        | speed,
     )
 
 

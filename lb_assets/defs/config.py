@@ -32,6 +32,12 @@ class FramesConfig(dg.Config):
     frame_count_policy: Optional[str] = Field(default=None, description="fail | pad | truncate")
     allowed_roots: Optional[list[str]] = Field(default=None, description="Local directories media may come from.")
     batch_size: int = Field(default=100, description="Frames (or images) per Deep Lake append.")
+    shard_frames: int = Field(
+        default=20000,
+        ge=1,
+        description="Frames (an image counts 1) per shard: the new data rows are split into shards of about this "
+        "size, built by parallel steps (on separate workers with a distributed executor) and merged in order.",
+    )
     commit_every: int = Field(
         default=25,
         ge=1,

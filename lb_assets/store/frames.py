@@ -1,11 +1,11 @@
 """Build (or refresh) a frame dataset: decoded video frames or images, one row each, keyed by ``row_key``.
 
-Videos are decoded frame by frame (`lb_assets.media.video.iter_decoded`) and appended in lists of at most
-`MAX_FRAME_BATCH` frames (no batch array, no copy), one columnar ``ds.append({column: values})`` each, on a
-background thread while the next frames decode. JPEG frames are encoded by Deep Lake inside ``append`` (its
-encoder is cheaper than Pillow's and uses every core); PNG frames are encoded by us
-(`lb_assets.media.encode.encode_png`, ~3-4x less CPU than Deep Lake's) on a thread pool overlapped with
-decoding and appended as bytes. Images are fetched and appended in bounded batches, original JPEG/PNG bytes
+Videos are decoded frame by frame (`lb_assets.media.video.iter_decoded`, one decoder thread) on the calling
+thread while a small thread pool encodes the previous frames: JPEG straight from the decoder's YUV 4:2:0
+planes (`lb_assets.media.encode.encode_jpeg_frame`, libjpeg-turbo, no RGB round trip), PNG with our
+`encode_png` (~3-4x less CPU than Deep Lake's). The encoded frames are appended as bytes (Deep Lake stores
+them as given) in lists of at most `MAX_FRAME_BATCH` frames, one columnar ``ds.append({column: values})``
+each, on one background thread. Images are fetched and appended in bounded batches, original JPEG/PNG bytes
 passed through when they match the column's compression. Only data rows whose row keys are not in the dataset
 yet are added (refresh). Decoded frames must equal Labelbox's ``frame_count`` (policy ``"fail"``; D5), checked
 before anything is committed. ``labelbox_meta`` = ``{project_id, type, sources, project_name}`` is written
@@ -38,12 +38,12 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[dict[str, Any]], None]
 MAX_IMAGE_BATCH = 32  # the baseline: batches of 8-32 images keep memory at ~100-220 MB
 BACKGROUND_APPEND = True  # append on a background thread while the next frames decode (+10-15% fps)
-#: ffmpeg decoder threads per storage (None: one per CPU); PNG leaves the other cores to its encoders
-DECODER_THREADS: dict[str, int | None] = {"jpeg": None, "png": 1}
+#: ffmpeg decoder threads per storage (None: ffmpeg's default). One: the encoders get the other cores, and
+#: H.264's slice threads gained nothing on real 720p footage (one slice per frame) while costing CPU.
+DECODER_THREADS: dict[str, int | None] = {"jpeg": 1, "png": 1}
 #: JPEG frames: encoded by us straight from the decoder's YUV planes (`encode_jpeg_frame`, ~40% less CPU)
 #: on the encoder threads, appended as bytes; False: RGB arrays encoded by Deep Lake inside ``append``.
-JPEG_FROM_YUV = True
-MAX_ENCODED_BATCH = 128  # encoded frames (~0.1 MB each at 720p) per append: fewer, larger appends
+JPEG_BY_US = True
 MAX_FRAME_BATCH = 32  # frames per append: 16-32 are as fast as 100 (and 64 slower), with a third of the memory
 MAX_FRAME_BATCH_BYTES = 96 * 2**20  # decoded frames per append at most this size (1080p: 15 frames)
 
@@ -51,15 +51,14 @@ MAX_FRAME_BATCH_BYTES = 96 * 2**20  # decoded frames per append at most this siz
 def _frame_batches(values: Iterable[Any], batch_size: int) -> Iterator[list[Any]]:
     """Lists of consecutive frames (arrays, no copy) or encoded frames (bytes) for one append each.
 
-    At most ``min(batch_size, MAX_FRAME_BATCH)`` arrays or ``min(batch_size, MAX_ENCODED_BATCH)`` encoded
-    frames, and about ``MAX_FRAME_BATCH_BYTES`` of them (at least one).
+    At most ``min(batch_size, MAX_FRAME_BATCH)`` values and about ``MAX_FRAME_BATCH_BYTES`` of them (at
+    least one). Encoded JPEG frames append as fast in lists of 32 as of 100 or 330 (~0.45 ms of CPU per
+    720p frame, measured), so they use the same bound.
     """
+    limit = max(1, min(batch_size, MAX_FRAME_BATCH))
     batch: list[Any] = []
     size = 0
-    limit = 1
     for value in values:
-        if not batch:  # arrays: a few per append; encoded bytes: many (they are ~30x smaller)
-            limit = max(1, min(batch_size, MAX_FRAME_BATCH if isinstance(value, np.ndarray) else MAX_ENCODED_BATCH))
         batch.append(value)
         size += value.nbytes if isinstance(value, np.ndarray) else len(value)
         if len(batch) >= limit or size >= MAX_FRAME_BATCH_BYTES:
@@ -137,7 +136,19 @@ def _project(infos: Sequence[DataRowInfo], existing: dict | None) -> tuple[str, 
     return str(project_id), name
 
 
-def _ensure_columns(ds: Any, media_type: str, storage: str) -> str:
+def frame_meta(infos: Sequence[DataRowInfo], existing: dict | None) -> dict[str, Any]:
+    """``labelbox_meta`` of a frame dataset holding ``existing``'s data rows (its sources so far, copied).
+
+    Raises:
+        ConfigError: Mixed media types or projects.
+        IncompatibleDatasetsError: ``existing`` belongs to another project.
+    """
+    project_id, project_name = _project(infos, existing)
+    return {"project_id": project_id, "type": _media_type(infos, existing),
+            "sources": list((existing or {}).get("sources") or []), "project_name": project_name}
+
+
+def ensure_frame_columns(ds: Any, media_type: str, storage: str) -> str:
     """Create missing frame columns; return the storage actually used by the media column."""
     media_col = schema.media_column(media_type)
     existing = schema.column_type(ds, media_col)
@@ -211,11 +222,11 @@ class _Builder:
         self.rows_added = 0
         self.items_done = 0
         # JPEG: ours from the decoder's YUV planes (no RGB round trip), or Deep Lake's own encoder inside
-        # ds.append (JPEG_FROM_YUV = False). PNG: ours (3-4x less CPU than Deep Lake's). Ours run on a
+        # ds.append (JPEG_BY_US = False). PNG: ours (3-4x less CPU than Deep Lake's). Ours run on a
         # thread pool overlapped with decoding and are appended as bytes.
         png = schema.compression_of(storage) == "png"
         self.encode_frame: Callable[[Any, str], bytes] | None = (
-            _png_of_frame if png else _jpeg_of_frame if JPEG_FROM_YUV else None
+            _png_of_frame if png else _jpeg_of_frame if JPEG_BY_US else None
         )
         self.storage_png = png
         self.decoder_threads = DECODER_THREADS["png" if png else "jpeg"]
@@ -330,7 +341,8 @@ def build_frame_dataset(
     progress: Progress | None = None,
     before_commit: Callable[[], None] | None = None,
     commit_every: int | None = None,
-    meta_key: str = META_KEY,
+    meta_key: str | None = META_KEY,
+    source_indexes: dict[str, int] | None = None,
 ) -> FrameBuildResult:
     """Append the frames (video) or images of every data row not yet in ``ds``, and commit.
 
@@ -350,7 +362,10 @@ def build_frame_dataset(
             skipped). None: one commit at the end.
         meta_key: The metadata key to read and write ``labelbox_meta`` under (a staging branch uses its own
             key, so the published ``labelbox_meta``, shared by every branch, is not changed before publishing);
-            when it is absent, ``labelbox_meta`` is read.
+            when it is absent, ``labelbox_meta`` is read. None: write no metadata (a shard of a build; the
+            step that publishes the shards writes it).
+        source_indexes: The ``video_idx`` / ``image_idx`` of each data row, when a caller planned them (shards
+            of one build share one ``sources`` list); default: after the existing sources, in order.
 
     Returns:
         The `FrameBuildResult`.
@@ -364,25 +379,26 @@ def build_frame_dataset(
     if batch_size < 1 or (commit_every is not None and commit_every < 1):
         raise ConfigError(f"batch_size and commit_every must be >= 1, got {batch_size} and {commit_every}")
     infos = list(infos)
-    existing_meta = read_meta(ds, meta_key) if meta_key != META_KEY else None
+    existing_meta = read_meta(ds, meta_key) if meta_key not in (None, META_KEY) else None
     existing_meta = existing_meta if existing_meta is not None else read_meta(ds)
     if not infos and existing_meta is None:  # a project with no data rows yet: nothing to decide or write
         logger.info("No data rows yet; the frame dataset is left as it is")
         return FrameBuildResult(0, 0, 0, str(ds.version) if len(ds) else None, [])
     media_type = _media_type(infos, existing_meta)
     project_id, project_name = _project(infos, existing_meta)
-    with atomic(ds, f"building the frame dataset of project {project_id}", meta_key):
+    with atomic(ds, f"building the frame dataset of project {project_id}", meta_key or META_KEY):
         rows_before = len(ds)
-        storage = _ensure_columns(ds, media_type, storage)
-        todo, sources, skipped = _plan_build(ds, infos, existing_meta)
+        storage = ensure_frame_columns(ds, media_type, storage)
+        todo, sources, skipped = _plan_build(ds, infos, existing_meta, source_indexes)
         builder = _Builder(ds, fetcher, storage, batch_size, frame_count_policy, progress, media_type)
         what = "frames" if media_type == "video" else "images"
 
         def checkpoint(done: int) -> str:
             builder.appender.wait()
             written = len(sources) - len(todo) + done
-            ds.metadata[meta_key] = {"project_id": project_id, "type": media_type, "sources": sources[:written],
-                                     "project_name": project_name}
+            if meta_key is not None:
+                ds.metadata[meta_key] = {"project_id": project_id, "type": media_type, "sources": sources[:written],
+                                         "project_name": project_name}
             verify_rows(ds, rows_before + builder.rows_added, f"frame dataset of project {project_id}")
             if before_commit is not None:
                 before_commit()
@@ -403,7 +419,7 @@ def build_frame_dataset(
 
 
 def _plan_build(
-    ds: Any, infos: list[DataRowInfo], existing_meta: dict | None
+    ds: Any, infos: list[DataRowInfo], existing_meta: dict | None, source_indexes: dict[str, int] | None = None
 ) -> tuple[list[tuple[DataRowInfo, int]], list[str], int]:
     """The data rows to append with their source index, every source after the build, and how many are present."""
     present = {data_row_of_key(k) for k in read_row_keys(ds)}
@@ -415,7 +431,8 @@ def _plan_build(
             skipped += 1
             continue
         present.add(info.data_row_id)
-        todo.append((info, len(sources)))
+        index = source_indexes[info.data_row_id] if source_indexes is not None else len(sources)
+        todo.append((info, index))
         sources.append(source_of(info))
     return todo, sources, skipped
 

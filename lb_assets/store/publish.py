@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 STAGE_PREFIX = "stage-"
 REJECTED_PREFIX = "rejected-"
+SHARD_PREFIX = "shard-"  # branches of a sharded build (`lb_assets.store.shards`), deleted with the stages
 Audit = Callable[[Any], None]
 
 
@@ -173,6 +174,7 @@ class Stage:
 
     def _catch_up(self) -> None:
         """Merge the published branch into the stage when it moved since the stage was branched."""
+        self.published.refresh()  # see what other writers committed since this process opened it
         base = self.published.branches[self.name].base
         if base is not None and str(base[1]) != str(self.published.version):
             logger.warning("%s moved since %s was branched; merging it in and checking again",
@@ -236,8 +238,9 @@ class Stage:
             logger.error("Could not restore %s of %s: %s", META_KEY, redact_url(self.path), exc)
 
     def cleanup(self) -> None:
-        """Delete this stage and the stages and rejected stages left for the same published branch."""
-        prefixes = (f"{STAGE_PREFIX}{self.target}-", f"{REJECTED_PREFIX}{self.target}-")
+        """Delete this stage and the stages, rejected stages and shards left for the same published branch."""
+        clear_meta(self.published, self.meta_key)
+        prefixes = tuple(f"{prefix}{self.target}-" for prefix in (STAGE_PREFIX, REJECTED_PREFIX, SHARD_PREFIX))
         for name in branch_names(self.published):
             if name.startswith(prefixes):
                 try:

@@ -33,12 +33,12 @@ def _materialize(instance: dg.DagsterInstance, pid: str, assets: list, run_confi
 
 
 def _committed_stage_rows(path: str) -> int:
-    """Rows committed on a staging branch of main, as another process sees them (0 when none yet)."""
+    """Rows committed on a shard branch of main, as another process sees them (0 when none yet)."""
     if not Path(path).exists():
         return 0
     try:
         ds = deeplake.open_read_only(path)
-        stages = [n for n in ds.branches.names() if str(n).startswith("stage-main-")]
+        stages = [n for n in ds.branches.names() if str(n).startswith("shard-main-")]
         return max((len(ds.branches[n].open()) for n in stages), default=0)
     except (RuntimeError, deeplake.DatasetUnavailableError):  # being created by the other process: look again
         return 0
@@ -87,7 +87,7 @@ def test_killed_build_resumes_to_the_same_rows(demo_env, tmp_path: Path, monkeyp
         assert 0 < _committed_stage_rows(frames_path) < total  # killed between commits
 
         resumed = materializations(_materialize(instance, pid, [frame_dataset], ONE_PER_COMMIT))["frame_dataset"]
-        assert resumed["deeplake/data_rows_skipped"] >= 1  # finished videos were not decoded again
+        assert resumed["deeplake/data_rows_resumed"] >= 1  # finished videos were not decoded again
         assert resumed["deeplake/published"] is True
         result = _dataset_rows(frames_path)
         published = deeplake.open_read_only(frames_path)

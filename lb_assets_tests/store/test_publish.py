@@ -184,3 +184,25 @@ def test_storage_errors_name_the_dataset_and_hide_secrets() -> None:
     with pytest.raises(ValueError):  # anything else passes through unchanged
         with health.storage_errors("/x"):
             raise ValueError("not a storage problem")
+
+
+def test_a_published_branch_that_moved_is_merged_in_and_checked_again(tmp_path: Path) -> None:
+    path = str(tmp_path / "frames")
+    main = _dataset(path, ["a:1"])
+    stage = Stage.open(main, path, "run-1")
+    _append(stage.ds, ["b:1"])
+    stage.ds.commit("stage")
+    other = deeplake.open(path)  # another writer moved main after the stage was branched
+    other.append({"row_key": ["c:1"], "frames": [np.zeros((8, 8, 3), np.uint8)]})
+    other.commit("moved")
+    seen: list[list[str]] = []
+
+    def check(ds: deeplake.Dataset) -> Verdict:
+        seen.append([str(k) for k in ds["row_key"][:]])
+        return Verdict(len(set(seen[-1])) == len(seen[-1]))
+
+    checked, _ = stage.publish("publish", check=check)
+    assert checked == Verdict(True)
+    assert sorted(seen[0]) == ["a:1", "b:1", "c:1"]  # the check saw the stage with main's new row merged in
+    published = deeplake.open_read_only(path)
+    assert sorted(str(k) for k in published["row_key"][:]) == ["a:1", "b:1", "c:1"]
