@@ -18,7 +18,11 @@ CPU seconds (``time.process_time()``: all threads of this process) per frame, me
 PASS/FAIL against the goals: ours/decode >= 0.7x (720p) and >= 0.6x (1080p), ours/deeplake >= 10x (720p),
 CPU per frame ours/decode <= 1.5x.
 
-Usage: ``python benchmarks/bench_real.py [--resolutions 720p,1080p] [--repeats 3] [--deeplake-repeats 1]``.
+``--before`` adds ``ours_before``: ``ours`` with the JPEG path this project had before (RGB arrays encoded by
+Deep Lake inside ``append``, ffmpeg's default decoder threads), for a side-by-side comparison.
+
+Usage: ``python benchmarks/bench_real.py [--resolutions 720p,1080p] [--repeats 3] [--deeplake-repeats 1]
+[--before]``.
 """
 
 from __future__ import annotations
@@ -135,6 +139,18 @@ def ours(ds_path: str, project_id: str) -> None:
     ds.commit("create dataset")
 
 
+def ours_before(ds_path: str, project_id: str) -> None:
+    """``ours`` with the JPEG path before issue 10: RGB arrays encoded by Deep Lake, ffmpeg's default decoder threads."""
+    from lb_assets.store import frames
+
+    saved = frames.JPEG_BY_US, dict(frames.DECODER_THREADS)
+    frames.JPEG_BY_US, frames.DECODER_THREADS["jpeg"] = False, None
+    try:
+        ours(ds_path, project_id)
+    finally:
+        frames.JPEG_BY_US, frames.DECODER_THREADS = saved[0], saved[1]
+
+
 def psnr_of_stored(ds_path: str, path: Path, samples: int = 12) -> float:
     """Mean PSNR (dB) of frames read back from a frame dataset vs the decoded (rgb24) frames."""
     import deeplake
@@ -200,24 +216,31 @@ def _report(res: str, frames: int, runs: dict[str, list[tuple[float, float]] | s
     ratio_line(f"real/{res} ours/decode_yuv", ratio("ours", "decode_yuv", fps), why=why)
     ratio_line(f"real/{res} ours/deeplake", ratio("ours", "deeplake", fps), TARGET_VS_DEEPLAKE.get(res), why=why)
     ratio_line(f"real/{res} deeplake/decode", ratio("deeplake", "decode", fps), why=why)
+    if "ours_before" in fps:
+        ratio_line(f"real/{res} ours_before/decode", ratio("ours_before", "decode", fps), why=why)
+        ratio_line(f"real/{res} ours/ours_before", ratio("ours", "ours_before", fps), why=why)
+        ratio_line(f"real/{res} cpu_per_frame ours_before/decode", ratio("ours_before", "decode", cpu), why=why)
     ratio_line(f"real/{res} cpu_per_frame ours/decode", ratio("ours", "decode", cpu), TARGET_CPU, "<=", why=why)
     ratio_line(f"real/{res} cpu_per_frame ours/decode_yuv", ratio("ours", "decode_yuv", cpu), why=why)
 
 
 def bench_resolution(work: Path, res: str, clip: real_media.Clip, sandbox: SandboxProcess,
-                     repeats: int, deeplake_repeats: int) -> None:
+                     repeats: int, deeplake_repeats: int, before: bool = False) -> None:
     """Run every variant on one clip and print the results."""
     pid, url = sandbox.projects[res]
     print(f"\n== real footage {res}: {clip.path.name} {clip.width}x{clip.height}, {clip.frames} frames over HTTP; "
           f"median of {repeats} (Deep Lake: {deeplake_repeats}) ==")
-    paths = {"deeplake": work / f"ds_deeplake_{res}", "ours": work / f"ds_ours_{res}"}
+    paths = {"deeplake": work / f"ds_deeplake_{res}", "ours": work / f"ds_ours_{res}",
+             "ours_before": work / f"ds_ours_before_{res}"}
     variants: dict[str, Callable[[], Any]] = {
         "decode": lambda: decode(url),
         "decode_yuv": lambda: decode(url, rgb=False),
         "ours": lambda: ours(str(paths["ours"]), pid),
+        "ours_before": lambda: ours_before(str(paths["ours_before"]), pid),
         "deeplake": lambda: deeplake_path(str(paths["deeplake"]), url, res, clip),
     }
-    counts = {name: repeats for name in variants} | {"deeplake": deeplake_repeats}
+    counts = {name: repeats for name in variants} | {"deeplake": deeplake_repeats,
+                                                      "ours_before": repeats if before else 0}
     counts = {name: n for name, n in counts.items() if n > 0}
     runs = _round_robin({k: v for k, v in variants.items() if k in counts}, counts, paths)
     _report(res, clip.frames, runs)
@@ -231,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resolutions", default="720p,1080p")
     parser.add_argument("--repeats", type=int, default=3, help="runs of decode and ours; medians are reported")
     parser.add_argument("--deeplake-repeats", type=int, default=1, help="runs of Deep Lake's path (slow; 0 skips)")
+    parser.add_argument("--before", action="store_true", help="also run ours with the JPEG path before issue 10")
     parser.add_argument("--loops", type=int, default=5, help="plays of the clip (5 x 132 = 660 frames)")
     parser.add_argument("--cache-dir", type=Path, default=real_media.CACHE)
     parser.add_argument("--workdir", type=Path, default=None, help="keep datasets here instead of a temp dir")
@@ -244,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["LABELBOX_ENDPOINT"] = sandbox.endpoint
         os.environ["NO_PROXY"] = "127.0.0.1,localhost"
         for res, clip in clips.items():
-            bench_resolution(work, res, clip, sandbox, args.repeats, args.deeplake_repeats)
+            bench_resolution(work, res, clip, sandbox, args.repeats, args.deeplake_repeats, args.before)
     print(f"load after: {os.getloadavg()[0]:.1f}")
 
 

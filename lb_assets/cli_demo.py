@@ -4,7 +4,7 @@
 uses a persistent Dagster instance under ``demo_output/dagster_home``, adds both projects as partitions and
 materializes every project asset of both partitions headless, then prints where the datasets are.
 
-``run_dev`` starts the sandbox (labeling advancing every N seconds) and ``dagster dev -w workspace.yaml`` in a
+``run_dev`` starts the sandbox (labeling advancing every N seconds) and ``dagster dev -m lb_assets.definitions`` in a
 new session, so the UI shows the graph and the sensor triggers refreshes; Ctrl-C stops everything cleanly.
 """
 
@@ -27,6 +27,7 @@ from typing import Any
 import dagster as dg
 
 from lb_assets.defs.partitions import ensure_partitions
+from lb_assets.defs.projects import PROJECTS_FILE_ENV, demo_projects_file, projects_file
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,6 @@ DEMO_RUN_TAG = "lb_assets/demo_run"
 #: Dagster's console log during ``lb-assets demo``: warnings and errors only (one line per asset instead)
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DEFAULT_OUTPUT = "demo_output"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _opt(ns: argparse.Namespace | None, name: str, default: Any) -> Any:
@@ -80,7 +80,7 @@ def demo_environment(output: Path, port: int = 0, seed: int = 0) -> Iterator[tup
 
     home, data = prepare_home(output)
     saved = {k: os.environ.get(k) for k in ("LABELBOX_ENDPOINT", "LABELBOX_API_KEY", "DAGSTER_HOME", "LB_ASSETS_HOME",
-                                             "NO_PROXY", "no_proxy")}
+                                             "NO_PROXY", "no_proxy", PROJECTS_FILE_ENV)}
     with LabelboxSandbox(api_key=DEMO_API_KEY, port=port) as sandbox:
         projects = sandbox.load_demo(seed=seed)
         no_proxy = ",".join(x for x in [os.environ.get("NO_PROXY", ""), "127.0.0.1,localhost"] if x)
@@ -92,6 +92,8 @@ def demo_environment(output: Path, port: int = 0, seed: int = 0) -> Iterator[tup
             NO_PROXY=no_proxy,
             no_proxy=no_proxy,
         )
+        if projects_file() is None:  # installed from a wheel, run outside the repository: the packaged demo file
+            os.environ[PROJECTS_FILE_ENV] = str(demo_projects_file())
         try:
             yield sandbox, projects
         finally:
@@ -281,9 +283,9 @@ def run_dev(ns: argparse.Namespace | None = None) -> int:
         ticker = threading.Thread(target=_advance_loop, args=(sandbox, projects, every, stop, advance_labeling), daemon=True)
         ticker.start()
         env = dict(os.environ, LB_ASSETS_SENSOR_INTERVAL=os.environ.get("LB_ASSETS_SENSOR_INTERVAL", "15"))
-        cmd = [str(Path(sys.executable).with_name("dagster")), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"]
+        cmd = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port), "-m", "lb_assets.definitions"]
         print(f"Sandbox at {sandbox.endpoint}; labeling advances every {every:g}s. UI: http://127.0.0.1:{port}", flush=True)
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
         try:
             return proc.wait()
         except KeyboardInterrupt:

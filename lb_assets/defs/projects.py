@@ -30,7 +30,6 @@ from lb_assets.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 PROJECTS_FILE_ENV = "LB_ASSETS_PROJECTS_FILE"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "media_type": ("video", "image"),
@@ -68,13 +67,18 @@ class ProjectSettings:
         return updated
 
 
-def projects_file() -> Path:
-    """The declared-projects file: ``$LB_ASSETS_PROJECTS_FILE``, else ./projects.yaml, else the repo's."""
+def projects_file() -> Path | None:
+    """The declared-projects file: ``$LB_ASSETS_PROJECTS_FILE``, else ./projects.yaml; None when neither is set."""
     env = os.environ.get(PROJECTS_FILE_ENV)
     if env:
         return Path(env)
     local = Path.cwd() / "projects.yaml"
-    return local if local.exists() else REPO_ROOT / "projects.yaml"
+    return local if local.exists() else None
+
+
+def demo_projects_file() -> Path:
+    """The demo's declared projects, shipped with the package."""
+    return Path(__file__).resolve().parents[1] / "sandbox" / "demo_projects.yaml"
 
 
 def load_projects(path: Path | None = None) -> dict[str, ProjectSettings]:
@@ -83,8 +87,9 @@ def load_projects(path: Path | None = None) -> dict[str, ProjectSettings]:
     A missing file means no declared project (logged). A malformed file raises ConfigError naming it.
     """
     path = path or projects_file()
-    if not path.exists():
-        logger.info("No declared-projects file at %s; no project declared", path)
+    if path is None or not path.exists():
+        logger.info("No declared-projects file (%s, or ./projects.yaml); no project declared",
+                    path or f"${PROJECTS_FILE_ENV}")
         return {}
     try:
         data = yaml.safe_load(path.read_text()) or {}

@@ -92,3 +92,13 @@ def test_presigner_kind_from_environment_keeps_secrets_in_env_vars() -> None:
     assert "SECRET" not in repr(resolved.get_presigner())
     resolved = headers.model_copy(update={"header_value": "Token abc", "credential_hosts": ["media.example.com"]})
     assert isinstance(resolved.get_presigner(), StaticHeadersPresigner)
+
+
+def test_dg_sees_the_same_code_location() -> None:
+    """`dg check defs` loads the project from pyproject.toml's [tool.dg] section (beside workspace.yaml)."""
+    repo = Path(__file__).resolve().parents[2]
+    dg_cli = Path(sys.executable).with_name("dg")
+    env = dict(os.environ, VIRTUAL_ENV=str(Path(sys.executable).parents[1]))
+    done = subprocess.run([str(dg_cli), "check", "defs"], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0 and "All definitions loaded successfully" in done.stdout + done.stderr, done.stderr

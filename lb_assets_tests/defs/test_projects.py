@@ -8,16 +8,21 @@ from lb_assets.defs.config import AnnotationsConfig, FramesConfig
 from lb_assets.defs.projects import ProjectSettings, load_projects, projects_file, settings_for
 from lb_assets.errors import ConfigError
 
-REPO_FILE = Path(__file__).resolve().parents[2] / "projects.yaml"
-
-
-def test_repo_file_declares_both_demo_projects() -> None:
+def test_packaged_demo_file_declares_the_sandbox_demo_projects() -> None:
+    from lb_assets.defs.projects import demo_projects_file
     from lb_assets.sandbox.demo import DEMO_IMAGE_PROJECT_ID, DEMO_VIDEO_PROJECT_ID
 
-    projects = load_projects(REPO_FILE)
-    assert projects[DEMO_VIDEO_PROJECT_ID].media_type == "video"
-    assert projects[DEMO_IMAGE_PROJECT_ID].media_type == "image"
-    assert list(projects) == [DEMO_VIDEO_PROJECT_ID, DEMO_IMAGE_PROJECT_ID]
+    projects = load_projects(demo_projects_file())
+    assert {pid: s.media_type for pid, s in projects.items()} == {
+        DEMO_VIDEO_PROJECT_ID: "video", DEMO_IMAGE_PROJECT_ID: "image"}
+
+
+def test_lookup_order_env_then_working_directory_then_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LB_ASSETS_PROJECTS_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert projects_file() is None and load_projects() == {}
+    (tmp_path / "projects.yaml").write_text("projects:\n  here: {}\n")
+    assert projects_file() == tmp_path / "projects.yaml" and list(load_projects()) == ["here"]
 
 
 def test_env_var_overrides_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
