@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_annotations.py
 	$(BIN)/python benchmarks/bench_real.py
 	$(BIN)/python benchmarks/bench_sensor.py
+	$(BIN)/python benchmarks/bench_shards.py
 
 validate: $(STAMP)
 	$(BIN)/dagster definitions validate -w workspace.yaml

@@ -8,7 +8,8 @@ import dagster as dg
 
 from lb_assets.defs.assets import ALL_ASSETS, labelbox_project_export
 from lb_assets.defs.labelbox_resource import LabelboxResource
-from lb_assets.defs.resources import PresignerResource, StorageResource
+from lb_assets.defs.resources import PRESIGNER_RESOURCES, PresignerResource, StorageResource
+from lb_assets.errors import ConfigError
 from lb_assets.defs.run_monitor import make_stalled_run_sensor
 from lb_assets.defs.sensors import make_labeling_completion_sensor
 
@@ -26,7 +27,9 @@ def build_presigner(kind: str | None = None) -> PresignerResource:
     (``static_headers``); ``s3`` uses boto3's own credentials.
     """
     kind = kind or os.environ.get(PRESIGNER_ENV) or "labelbox_bearer"
-    settings: dict[str, object] = {"kind": kind}
+    if kind not in PRESIGNER_RESOURCES:
+        raise ConfigError(f"{PRESIGNER_ENV}={kind!r} is not one of {sorted(PRESIGNER_RESOURCES)}")
+    settings: dict[str, object] = {}
     if kind == "labelbox_bearer":
         settings["api_key"] = dg.EnvVar("LABELBOX_API_KEY")
     elif kind == "azure_sas":
@@ -34,7 +37,7 @@ def build_presigner(kind: str | None = None) -> PresignerResource:
     elif kind == "static_headers":
         settings["header_name"] = os.environ.get("LB_ASSETS_HEADER_NAME", "Authorization")
         settings["header_value"] = dg.EnvVar("LB_ASSETS_HEADER_VALUE")
-    return PresignerResource(**settings)
+    return PRESIGNER_RESOURCES[kind](**settings)
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:

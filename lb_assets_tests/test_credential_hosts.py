@@ -3,7 +3,7 @@
 A capture server on 127.0.0.2 (not a Labelbox host, not the sandbox's 127.0.0.1) serves public media and
 records every request. Data rows point at it directly, or at sandbox URLs that 302-redirect to it. The
 media must still be fetched (without credentials) and no request at 127.0.0.2 may carry a secret, through
-the Dagster assets' fetchers (``PresignerResource``) and through ``lb_assets.integrations``.
+the Dagster assets' fetchers (the ``PresignerResource`` kinds) and through ``lb_assets.integrations``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lb_assets.defs.resources import PresignerResource
+from lb_assets.defs.resources import (
+    AzureSasPresignerResource,
+    LabelboxBearerPresignerResource,
+    NoPresignerResource,
+    StaticHeadersPresignerResource,
+)
 from lb_assets.errors import ConfigError
 from lb_assets.media.video import iter_video_frames
 from lb_assets.sandbox import LabelboxSandbox
@@ -144,7 +149,7 @@ def _decode_video(fetcher: Any, row_data: str) -> int:
 @pytest.mark.parametrize("kind", ["video", "image"])
 def test_default_presigner_keeps_the_key_on_labelbox_hosts(lb_sandbox_env, capture, kind: str) -> None:
     media = _media(lb_sandbox_env, capture, kind)
-    with PresignerResource(api_key=KEY).media_fetcher() as fetcher:
+    with LabelboxBearerPresignerResource(api_key=KEY).media_fetcher() as fetcher:
         for case, (row_data, data) in media.items():
             if kind == "video":
                 assert _decode_video(fetcher, row_data) == {"direct": 5, "redirect": 7, "private": 4}[case], case
@@ -158,7 +163,7 @@ def test_default_presigner_keeps_the_key_on_labelbox_hosts(lb_sandbox_env, captu
 def test_mask_fetcher_keeps_the_key_on_labelbox_hosts(lb_sandbox_env, capture) -> None:
     target = capture.add("mask.png", b"mask-bytes")
     redirect = lb_sandbox_env.add_redirect("mask-redirect.png", target, private=True)
-    with PresignerResource(kind="none").mask_fetcher(KEY) as fetcher:
+    with NoPresignerResource().mask_fetcher(KEY) as fetcher:
         assert fetcher.fetch_bytes(redirect) == b"mask-bytes"
         assert fetcher.fetch_bytes(target) == b"mask-bytes"
     capture.assert_clean(KEY)
@@ -168,7 +173,7 @@ def test_credential_hosts_setting_extends_the_list(lb_sandbox_env, capture, monk
     """Control: a host in the list does get the key (so the checks above can fail)."""
     url = capture.add("listed.jpg", _jpeg(10))
     video = capture.add("listed.mp4", make_video(3))
-    resource = PresignerResource(api_key=KEY, credential_hosts=[capture.host])
+    resource = LabelboxBearerPresignerResource(api_key=KEY, credential_hosts=[capture.host])
     with resource.media_fetcher() as fetcher:
         fetcher.fetch_bytes(url)
         assert _decode_video(fetcher, video) == 3
@@ -177,7 +182,7 @@ def test_credential_hosts_setting_extends_the_list(lb_sandbox_env, capture, monk
     assert all(h.get("User-Agent", "").startswith("python-requests") for h in sent)  # never ffmpeg
     capture.requests.clear()
     monkeypatch.setenv("LB_ASSETS_CREDENTIAL_HOSTS", f"example.org, {CAPTURE_HOST}")
-    with PresignerResource(api_key=KEY).media_fetcher() as fetcher:
+    with LabelboxBearerPresignerResource(api_key=KEY).media_fetcher() as fetcher:
         fetcher.fetch_bytes(url)
     assert capture.requests[-1][1].get("Authorization") == f"Bearer {KEY}"
 
@@ -186,12 +191,12 @@ def test_azure_sas_only_on_its_hosts(lb_sandbox_env, capture) -> None:
     media = _media(lb_sandbox_env, capture, "image")
     sandbox_host = lb_sandbox_env.base_url.removeprefix("http://")
     lb_sandbox_env.add_redirect("public-redirect.jpg", capture.add("target2.jpg", _jpeg(90)))
-    resource = PresignerResource(kind="azure_sas", sas_token=SAS, credential_hosts=[sandbox_host])
+    resource = AzureSasPresignerResource(sas_token=SAS, credential_hosts=[sandbox_host])
     with resource.media_fetcher() as fetcher:
         assert fetcher.fetch_bytes(media["direct"][0]) == media["direct"][1]
         assert fetcher.fetch_bytes(f"{lb_sandbox_env.base_url}/files/public-redirect.jpg") == _jpeg(90)
     capture.assert_clean(SAS, "SAS-TOKEN-SECRET")
-    with PresignerResource(kind="azure_sas", sas_token=SAS).media_fetcher() as fetcher:
+    with AzureSasPresignerResource(sas_token=SAS).media_fetcher() as fetcher:
         assert fetcher.open_url("https://acct.blob.core.windows.net/c/a.mp4")[0].endswith(SAS)
         assert fetcher.open_url(media["direct"][0])[0] == media["direct"][0]
 
@@ -199,12 +204,12 @@ def test_azure_sas_only_on_its_hosts(lb_sandbox_env, capture) -> None:
 @pytest.mark.parametrize("kind", ["video", "image"])
 def test_static_headers_only_on_their_hosts(lb_sandbox_env, capture, kind: str) -> None:
     with pytest.raises(ConfigError, match="credential_hosts"):
-        PresignerResource(kind="static_headers", header_name="X-Api-Key", header_value=STATIC).get_presigner()
+        StaticHeadersPresignerResource(header_name="X-Api-Key", header_value=STATIC).get_presigner()
     ext = "mp4" if kind == "video" else "jpg"
     data = make_video(6) if kind == "video" else _jpeg(70)
     redirect = lb_sandbox_env.add_redirect(f"static.{ext}", capture.add(f"static.{ext}", data))
     sandbox_host = lb_sandbox_env.base_url.removeprefix("http://")
-    resource = PresignerResource(kind="static_headers", header_name="X-Api-Key", header_value=STATIC,
+    resource = StaticHeadersPresignerResource(header_name="X-Api-Key", header_value=STATIC,
                                  credential_hosts=[sandbox_host])
     with resource.media_fetcher() as fetcher:
         if kind == "video":

@@ -12,7 +12,6 @@ blocking check passes (`lb_assets.store.publish`).
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -32,10 +31,11 @@ from lb_assets.defs.asset_support import (
     preview_metadata,
     require_export,
     secrets_of,
+    settings_metadata,
     with_stage,
 )
 from lb_assets.defs.config import AnnotationsConfig
-from lb_assets.defs.exports import read_ontology_snapshot, snapshot_ontology
+from lb_assets.defs.exports import ExportPlace, export_uri, read_ontology_snapshot, snapshot_ontology
 from lb_assets.defs.failures import step_errors
 from lb_assets.defs.labelbox_resource import LabelboxResource
 from lb_assets.defs.partitions import labelbox_projects
@@ -80,7 +80,7 @@ def labelbox_annotations(
 
     pid = context.partition_key
     selected = {key.to_user_string() for key in context.selected_asset_keys}
-    secrets = (labelbox.api_key, *secrets_of(presigner, storage))
+    secrets = secrets_of(labelbox, presigner, storage)
     with step_errors("labelbox_annotations", pid, secrets), contextlib.ExitStack() as held:
         frames = open_existing(storage.frames_path(pid), storage, pid)
         writers: dict[str, Any] = {}
@@ -91,10 +91,10 @@ def labelbox_annotations(
             path = storage.annotations_path(pid)
             held.enter_context(one_writer(context, storage, "annotations@main", path, secrets))
             writers[ANNOTATION_DATASET] = _DatasetWriter(context, storage, frames, config.repair)
-        plan, tap, rows = _converted_rows(context, config, labelbox, storage, presigner, frames)
+        settings, plan, tap, rows = _converted_rows(context, config, labelbox, storage, presigner, frames)
         written = fan_out(rows, {name: _consumer(writer, plan) for name, writer in writers.items()})
         tap.finish()
-        results = [writer.publish(written[name], tap, plan) for name, writer in writers.items()]
+        results = [writer.publish(written[name], tap, plan, settings) for name, writer in writers.items()]
     yield from results
 
 
@@ -125,7 +125,7 @@ class _BranchWriter:
             return apply_annotations(self.stage.ds, rows, plan, commit_message=f"Labelbox annotations of project "
                                      f"{self.pid}", before_commit=lambda: health.check_free_space(self.path))
 
-    def publish(self, result: Any, tap: pipeline.ConversionTap, plan: Any) -> dg.MaterializeResult:
+    def publish(self, result: Any, tap: pipeline.ConversionTap, plan: Any, settings: Any) -> dg.MaterializeResult:
         """Publish when the branch holds every row of main; the materialization with all its checks."""
         main_keys = pipeline.row_keys(self.main)
         contains, commit = self.stage.publish(
@@ -144,6 +144,7 @@ class _BranchWriter:
             metadata=dataset_metadata(self.pid, self.path, branch, BRANCH, commit)
             | preview_metadata(self.context, branch, pipeline.row_keys(branch), tap)
             | annotation_metadata(result, tap, plan)
+            | settings_metadata(settings)
             | {"deeplake/published": contains.passed},
         )
 
@@ -171,7 +172,7 @@ class _DatasetWriter:
             return write_annotations_into(self.stage.ds, self.frames, rows, plan, self.target,
                                           before_commit=lambda: health.check_free_space(self.target))
 
-    def publish(self, result: Any, tap: pipeline.ConversionTap, plan: Any) -> dg.MaterializeResult:
+    def publish(self, result: Any, tap: pipeline.ConversionTap, plan: Any, settings: Any) -> dg.MaterializeResult:
         """Publish when the dataset lines up with the frames (and swap a repaired one in)."""
         from lb_assets.store import repair as repairs
         from lb_assets.store.datasets import open_or_create
@@ -191,6 +192,7 @@ class _DatasetWriter:
             check_results=_of(ANNOTATION_DATASET, [with_stage(check, self.stage)]),
             metadata=dataset_metadata(self.pid, self.path, ann, "main", commit)
             | annotation_metadata(result, tap, plan)
+            | settings_metadata(settings)
             | {"deeplake/published": check.passed},
         )
 
@@ -207,24 +209,25 @@ def _converted_rows(
     storage: StorageResource,
     presigner: PresignerResource,
     frames: Any,
-) -> tuple[Any, pipeline.ConversionTap, Iterator[Any]]:
-    """The ontology plan, a progress/coverage tap, and the lazily converted rows of the partition's export."""
+) -> tuple[Any, Any, pipeline.ConversionTap, Iterator[Any]]:
+    """The effective settings, the ontology plan, a coverage tap and the lazily converted rows of the export."""
     pid = context.partition_key
     export_file = require_export(storage, pid)
     settings = config.apply(settings_for(pid))
     media_type = settings.media_type or media_type_from_meta(frames) or "video"
-    plan = pipeline.build_plan(_ontology(labelbox, pid, export_file.parent), media_type, settings.group_mapping)
+    plan = pipeline.build_plan(_ontology(labelbox, pid, storage.export_location(pid)), media_type,
+                               settings.group_mapping)
     settings = settings.with_overrides(media_type=media_type)
     tap = pipeline.ConversionTap(plan, context.log, pid)
     masks = pipeline.FetcherMaskSource(presigner.mask_fetcher(labelbox.api_key, labelbox.endpoint))
-    return plan, tap, tap.wrap(pipeline.iter_converted(export_file, pid, plan, settings, masks))
+    return settings, plan, tap, tap.wrap(pipeline.iter_converted(export_file, pid, plan, settings, masks))
 
 
-def _ontology(labelbox: LabelboxResource, pid: str, export_dir: Path) -> dict[str, Any]:
+def _ontology(labelbox: LabelboxResource, pid: str, export_dir: ExportPlace) -> dict[str, Any]:
     """The ontology snapshot saved with the export (taken now for an export made before snapshots)."""
     snapshot = read_ontology_snapshot(export_dir)
     if snapshot is None and snapshot_ontology(labelbox, pid, export_dir) is not None:
         snapshot = read_ontology_snapshot(export_dir)
     if snapshot is None:
-        raise ConfigError(f"Project {pid}: the export in {export_dir} names no ontology id")
+        raise ConfigError(f"Project {pid}: the export at {export_uri(export_dir)} names no ontology id")
     return snapshot

@@ -7,6 +7,7 @@ Plain helpers over ``lb_assets.store`` and Dagster metadata types; the assets th
 # No `from __future__ import annotations`: the asset modules' conventions, kept alike.
 
 import contextlib
+import dataclasses
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from lb_assets.defs import pipeline
-from lb_assets.defs.exports import export_path
+from lb_assets.defs.exports import local_export
 from lb_assets.defs.preview import human_size, legend_entries, preview_markdown, render_preview, rows_table
 from lb_assets.defs.resources import PresignerResource, StorageResource
 from lb_assets.errors import ConfigError
@@ -34,10 +35,9 @@ LABELBOX_RETRY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXP
 MEDIA_RETRY = dg.RetryPolicy(max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
-def secrets_of(presigner: PresignerResource | None, storage: StorageResource | None = None) -> tuple[str | None, ...]:
-    """The secrets a step's errors and logs must not show (presigner credentials, Deep Lake token)."""
-    from_presigner = (presigner.api_key, presigner.sas_token, presigner.header_value) if presigner else ()
-    return (*from_presigner, storage.deeplake_token if storage is not None else None)
+def secrets_of(*resources: Any) -> tuple[str, ...]:
+    """The secrets a step's errors and logs must not show, as each resource names its own (``secrets()``)."""
+    return tuple(secret for resource in resources if resource is not None for secret in resource.secrets() if secret)
 
 
 @contextlib.contextmanager
@@ -48,9 +48,9 @@ def one_writer(
     from lb_assets.store import lease
     from lb_assets.store.health import storage_errors
 
-    directory = storage.lease_dir(context.partition_key)
-    with storage_errors(path, secrets), lease.hold(
-        directory, what, context.run_id, storage.lease_wait_seconds, log=context.log
+    location = storage.lease_dir(context.partition_key)
+    with storage_errors(path, (*secrets, *storage.secrets())), lease.hold(
+        location, what, context.run_id, storage.lease_wait_seconds, storage.lease_ttl_seconds, log=context.log
     ):
         yield
 
@@ -87,11 +87,18 @@ def speed_metadata(rows: int, seconds: float, size_before: int, path: str) -> di
     return out
 
 
+def settings_metadata(settings: Any) -> dict[str, Any]:
+    """``labelbox/project_settings``: the project's effective settings for this run (projects.yaml + run config)."""
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(settings).items()}
+    return {"labelbox/project_settings": dg.MetadataValue.json(values)}
+
+
 def require_export(storage: StorageResource, pid: str) -> Path:
-    path = export_path(storage.export_dir(pid))
-    if not path.exists():
-        raise ConfigError(f"Project {pid}: no export at {path}; materialize labelbox_project_export first")
-    return path
+    """A local file of the project's current export (a checked cached copy when the export is on s3)."""
+    try:
+        return local_export(storage.export_location(pid))
+    except ConfigError as exc:
+        raise ConfigError(f"Project {pid}: {exc}") from None
 
 
 def open_existing(path: str, storage: StorageResource, pid: str) -> Any:

@@ -38,7 +38,7 @@ from lb_assets.defs.asset_support import (
     with_stage,
 )
 from lb_assets.defs.config import AnnotationProjectConfig, ExportConfig, FramesConfig
-from lb_assets.defs.exports import export_path, refresh_export, snapshot_ontology
+from lb_assets.defs.exports import export_uri, refresh_export, snapshot_ontology
 from lb_assets.defs.failures import step_errors
 from lb_assets.defs.labelbox_resource import LabelboxResource
 from lb_assets.defs.partitions import ensure_partitions, labelbox_projects
@@ -62,17 +62,17 @@ def labelbox_annotation_project(
     context: dg.AssetExecutionContext, config: AnnotationProjectConfig, labelbox: LabelboxResource
 ) -> dg.MaterializeResult:
     """Create (or reuse) a Labelbox dataset + project holding the configured media."""
-    with step_errors("labelbox_annotation_project", config.lb_project_name, (labelbox.api_key,)):
+    with step_errors("labelbox_annotation_project", config.lb_project_name, secrets_of(labelbox)):
         result = labelbox.upload_media(
             files=config.files,
             lb_dataset_name=config.lb_dataset_name,
             lb_project_name=config.lb_project_name,
             lb_ontology=config.lb_ontology_id,
             lb_batch_priority=config.lb_batch_priority,
-            data_upload_strategy=config.data_upload_strategy,
+            data_upload_strategy=config.data_upload_strategy.value,
             lb_batches_name=config.lb_batches_name,
             lb_iam_integration_id=config.lb_iam_integration_id,
-            media_type=config.media_type.upper(),
+            media_type=config.media_type.value,
         )
     ensure_partitions(context.instance, [result.project_id])
     context.log.info(f"Labelbox project {result.project_id} holds {len(result.data_row_ids)} data rows")
@@ -95,17 +95,18 @@ def labelbox_annotation_project(
     code_version="1",
     pool="labelbox_api",
     retry_policy=LABELBOX_RETRY,
-    description="The project's Labelbox export v2 (NDJSON) on local storage; incremental after the first run.",
+    description="The project's Labelbox export v2 (NDJSON) under the storage root (local or s3://); incremental "
+    "after the first run.",
 )
 def labelbox_project_export(
     context: dg.AssetExecutionContext, config: ExportConfig, labelbox: LabelboxResource, storage: StorageResource
 ) -> dg.MaterializeResult:
     """Export (or refresh) one project and snapshot its ontology; the data version covers both."""
     pid = context.partition_key
-    export_dir = storage.export_dir(pid)
-    secrets = (labelbox.api_key,)
+    export_dir = storage.export_location(pid)
+    secrets = secrets_of(labelbox, storage)
     with step_errors("labelbox_project_export", pid, secrets), one_writer(
-        context, storage, "export", str(export_dir), secrets
+        context, storage, "export", export_uri(export_dir), secrets
     ):
         outcome = refresh_export(labelbox, pid, export_dir, config.full_refresh, config.interpolated_frames, context.log)
         ontology_sha = snapshot_ontology(labelbox, pid, export_dir)
@@ -128,7 +129,7 @@ def labelbox_project_export(
             "labelbox/export_sha256": s.sha256,
             "labelbox/ontology_sha256": ontology_sha or "(no ontology yet)",
             "dagster/row_count": s.data_rows,
-            "dagster/uri": str(export_path(storage.export_dir(pid))),
+            "dagster/uri": export_uri(export_dir),
         },
     )
 

@@ -5,12 +5,64 @@ Every field left at ``None`` keeps the project's setting from projects.yaml (see
 
 from __future__ import annotations
 
-from typing import Optional
+from enum import Enum
+from typing import Any, Optional
 
 import dagster as dg
 from pydantic import Field
 
 from lb_assets.defs.projects import ProjectSettings
+
+
+
+# Closed choices as enums (Dagster's config types for a fixed set): the launchpad offers and validates them.
+class MediaType(str, Enum):
+    """video | image"""
+
+    video = "video"
+    image = "image"
+
+
+class FrameStorage(str, Enum):
+    """jpeg | png"""
+
+    jpeg = "jpeg"
+    png = "png"
+
+
+class FrameCountPolicy(str, Enum):
+    """fail | pad | truncate"""
+
+    fail = "fail"
+    pad = "pad"
+    truncate = "truncate"
+
+
+class LabelPolicy(str, Enum):
+    """latest | first | merge"""
+
+    latest = "latest"
+    first = "first"
+    merge = "merge"
+
+
+class UploadMediaType(str, Enum):
+    """VIDEO | IMAGE"""
+
+    VIDEO = "VIDEO"
+    IMAGE = "IMAGE"
+
+
+class UploadStrategy(str, Enum):
+    """fail | skip | all"""
+
+    fail = "fail"
+    skip = "skip"
+    all = "all"
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
 
 
 class ExportConfig(dg.Config):
@@ -27,9 +79,9 @@ class ExportConfig(dg.Config):
 class FramesConfig(dg.Config):
     """Run config of ``frame_dataset``."""
 
-    media_type: Optional[str] = Field(default=None, description="video | image (default: projects.yaml or export)")
-    frame_storage: Optional[str] = Field(default=None, description="jpeg | png")
-    frame_count_policy: Optional[str] = Field(default=None, description="fail | pad | truncate")
+    media_type: Optional[MediaType] = Field(default=None, description="video | image (default: projects.yaml or export)")
+    frame_storage: Optional[FrameStorage] = Field(default=None, description="jpeg | png")
+    frame_count_policy: Optional[FrameCountPolicy] = Field(default=None, description="fail | pad | truncate")
     allowed_roots: Optional[list[str]] = Field(default=None, description="Local directories media may come from.")
     batch_size: int = Field(default=100, description="Frames (or images) per Deep Lake append.")
     shard_frames: int = Field(
@@ -53,9 +105,9 @@ class FramesConfig(dg.Config):
     def apply(self, settings: ProjectSettings) -> ProjectSettings:
         """The project's settings with this run's overrides."""
         return settings.with_overrides(
-            media_type=self.media_type,
-            frame_storage=self.frame_storage,
-            frame_count_policy=self.frame_count_policy,
+            media_type=_plain(self.media_type),
+            frame_storage=_plain(self.frame_storage),
+            frame_count_policy=_plain(self.frame_count_policy),
             allowed_roots=self.allowed_roots,
         )
 
@@ -63,8 +115,8 @@ class FramesConfig(dg.Config):
 class AnnotationsConfig(dg.Config):
     """Run config of ``annotated_branch`` and ``annotation_dataset``."""
 
-    media_type: Optional[str] = Field(default=None, description="video | image (default: projects.yaml or export)")
-    label_policy: Optional[str] = Field(default=None, description="latest | first | merge")
+    media_type: Optional[MediaType] = Field(default=None, description="video | image (default: projects.yaml or export)")
+    label_policy: Optional[LabelPolicy] = Field(default=None, description="latest | first | merge")
     group_mapping: Optional[dict[str, str]] = Field(default=None, description="Tool kind -> grouped column name.")
     strict: Optional[bool] = Field(default=None, description="Fail on annotations the ontology does not know.")
     repair: bool = Field(
@@ -76,8 +128,8 @@ class AnnotationsConfig(dg.Config):
     def apply(self, settings: ProjectSettings) -> ProjectSettings:
         """The project's settings with this run's overrides."""
         return settings.with_overrides(
-            media_type=self.media_type,
-            label_policy=self.label_policy,
+            media_type=_plain(self.media_type),
+            label_policy=_plain(self.label_policy),
             group_mapping=self.group_mapping,
             strict=self.strict,
         )
@@ -89,9 +141,9 @@ class AnnotationProjectConfig(dg.Config):
     files: list[str] = Field(description="Local paths or URLs of the media (all local or all remote).")
     lb_dataset_name: str = Field(description="Labelbox dataset to create (or reuse).")
     lb_project_name: str = Field(description="Labelbox project to create (or reuse).")
-    media_type: str = Field(default="VIDEO", description="VIDEO | IMAGE")
+    media_type: UploadMediaType = Field(default=UploadMediaType.VIDEO, description="VIDEO | IMAGE")
     lb_ontology_id: Optional[str] = Field(default=None, description="Ontology to connect to the project.")
     lb_batch_priority: int = 5
-    data_upload_strategy: str = Field(default="fail", description="fail | skip | all")
+    data_upload_strategy: UploadStrategy = Field(default=UploadStrategy.fail, description="fail | skip | all")
     lb_batches_name: Optional[str] = None
     lb_iam_integration_id: Optional[str] = "DEFAULT"

@@ -10,6 +10,13 @@ maximum (floored to the second, the filter's resolution) and merges them by data
 label deletions and workflow moves bump ``last_activity_at`` so they arrive in the delta. Data rows removed from the
 project never show up in a delta: when the merged row count differs from the project's overview total, the refresh
 falls back to a full export. A failure at any point leaves ``export.ndjson`` and its state as they were.
+
+Where the files are: a local directory (``<local root>/exports/<project id>/``, given as a ``Path``), or, for an
+``s3://`` storage root, objects under ``<root>/<project id>/export/`` (a `RemoteExport`). A remote refresh works on
+a local copy in the cache directory, then uploads ``export.ndjson`` (streamed in parts) and writes
+``export_state.json`` last; each object is replaced atomically. Readers take the state's sha256 and size, download
+the export into the cache as ``export-<sha256>.ndjson`` and check it, so a stale or half-replaced pair is never
+used (they retry until the writer's state arrives).
 """
 
 from __future__ import annotations
@@ -18,19 +25,25 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import time
 import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Union
 
-from lb_assets.errors import LabelboxOperationError
+from lb_assets.errors import ConfigError, LabelboxOperationError, StorageWriteError
+from lb_assets.store.objects import Objects
 
 logger = logging.getLogger(__name__)
 
 EXPORT_FILE = "export.ndjson"
 STATE_FILE = "export_state.json"
 ONTOLOGY_FILE = "ontology.json"
+READ_DEADLINE_SECONDS = 60.0  # how long a reader waits for an export and its state to agree
+READ_POLL_SECONDS = 1.0
+CACHE_KEEP_SECONDS = 3600.0  # cached exports of other versions unused this long are removed
 
 
 class _ExportClient(Protocol):
@@ -50,44 +63,114 @@ class ExportOutcome:
     max_last_activity_at: str | None
 
 
+@dataclass(frozen=True)
+class RemoteExport:
+    """A project's export files kept as objects under the storage root, with a local cache for readers."""
+
+    objects: Objects  # <root>/<project id>/export/
+    cache_dir: Path  # local; holds export-<sha256>.ndjson copies and the scratch of a refresh
+
+
+ExportPlace = Union[Path, RemoteExport]
+
+
 def export_path(export_dir: Path) -> Path:
-    """The current export file of a project."""
+    """The current export file of a project (a local export directory)."""
     return export_dir / EXPORT_FILE
 
 
-def read_state(export_dir: Path) -> dict[str, Any]:
+def export_uri(place: ExportPlace) -> str:
+    """Where the current export is: a local path or an ``s3://`` URL."""
+    return place.objects.url(EXPORT_FILE) if isinstance(place, RemoteExport) else str(export_path(place))
+
+
+def read_state(place: ExportPlace) -> dict[str, Any]:
     """The saved state of the current export ({} when there is none or it is unreadable)."""
-    path = export_dir / STATE_FILE
-    if not path.exists():
+    if isinstance(place, RemoteExport):
+        data, where = place.objects.read_bytes(STATE_FILE), place.objects.url(STATE_FILE)
+    else:
+        where = place / STATE_FILE
+        data = _read_file(where)
+    if data is None:
         return {}
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        logger.warning("Ignoring unreadable export state %s (%s); next export is full", path, exc)
+        value = json.loads(data)
+    except ValueError as exc:
+        logger.warning("Ignoring unreadable export state %s (%s); next export is full", where, exc)
         return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _read_file(path: Path) -> bytes | None:
+    """A local file's content (None when it is missing or unreadable)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        logger.warning("Ignoring unreadable %s (%s)", path, exc)
+        return None
+
+
+def local_export(place: ExportPlace, deadline_seconds: float = READ_DEADLINE_SECONDS) -> Path:
+    """A local file of the current export: the file itself, or a checked copy of the remote one in the cache.
+
+    Raises:
+        ConfigError: There is no export yet.
+        StorageWriteError: The remote export did not match its state within ``deadline_seconds``.
+    """
+    if not isinstance(place, RemoteExport):
+        path = export_path(place)
+        if not path.exists():
+            raise ConfigError(f"no export at {path}; materialize labelbox_project_export first")
+        return path
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        state = read_state(place)
+        if not state:
+            raise ConfigError(f"no export at {export_uri(place)}; materialize labelbox_project_export first")
+        cached = _cached_export(place, state)
+        if cached is not None:
+            _prune_cache(place.cache_dir, keep=cached)
+            return cached
+        if time.monotonic() >= deadline:
+            raise StorageWriteError(
+                f"the export at {export_uri(place)} does not match its state {place.objects.url(STATE_FILE)} "
+                f"(sha256 {_state_summary(state).get('sha256')}); materialize labelbox_project_export again"
+            )
+        time.sleep(READ_POLL_SECONDS)
 
 
 def refresh_export(
     client: _ExportClient,
     project_id: str,
-    export_dir: Path,
+    export_dir: ExportPlace,
     full_refresh: bool = False,
     interpolated_frames: bool = False,
     log: logging.Logger | Any = logger,
 ) -> ExportOutcome:
-    """Bring ``export_dir/export.ndjson`` up to date with Labelbox.
+    """Bring the project's ``export.ndjson`` up to date with Labelbox.
 
     Args:
         client: ``LabelboxResource`` (or anything with ``export_project`` and ``get_overview``).
         project_id: Labelbox project id.
-        export_dir: local directory of this project's export files.
+        export_dir: local directory of this project's export files, or a `RemoteExport`.
         full_refresh: export everything even when an incremental refresh is possible.
         interpolated_frames: ask Labelbox for interpolated video frames.
         log: logger (Dagster's ``context.log`` in assets).
 
     Returns:
-        The outcome, with the summary of the current (merged) export.
+        The outcome, with the summary of the current (merged) export (for a remote export, its ``path`` is the
+        checked local copy in the cache).
     """
+    if isinstance(export_dir, RemoteExport):
+        return _refresh_remote(client, project_id, export_dir, full_refresh, interpolated_frames, log)
+    return _refresh_local(client, project_id, export_dir, full_refresh, interpolated_frames, log)
+
+
+def _refresh_local(
+    client: _ExportClient, project_id: str, export_dir: Path, full_refresh: bool, interpolated_frames: bool, log: Any
+) -> ExportOutcome:
     from lb_assets.labelbox.export import ExportFilters, merge_exports
 
     dest = export_path(export_dir)
@@ -123,6 +206,95 @@ def refresh_export(
     max_activity = max_last_activity(dest)
     _write_state(export_dir, summary, max_activity, interpolated_frames)
     return ExportOutcome(summary, "full", summary.data_rows, reason or "full refresh", max_activity)
+
+
+def _refresh_remote(
+    client: _ExportClient, project_id: str, remote: RemoteExport, full_refresh: bool, interpolated_frames: bool,
+    log: Any,
+) -> ExportOutcome:
+    """Refresh in a local scratch directory (the remote export as base), upload the export, then its state."""
+    work = remote.cache_dir / f".work-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    work.mkdir(parents=True)
+    try:
+        state = {} if full_refresh else read_state(remote)
+        base = _cached_export(remote, state) if state else None
+        if base is not None:
+            _link_or_copy(base, export_path(work))
+            (work / STATE_FILE).write_text(json.dumps(state))
+        elif state:
+            log.warning(f"Project {project_id}: the export at {export_uri(remote)} does not match its state; "
+                        "making a full export")
+        outcome = _refresh_local(client, project_id, work, full_refresh, interpolated_frames, log)
+        remote.objects.put_file(export_path(work), EXPORT_FILE)
+        cached = _cache_file(remote, outcome.summary.sha256)
+        os.replace(export_path(work), cached)
+        new_state = read_state(work)
+        new_state["summary"]["path"] = export_uri(remote)
+        remote.objects.put_bytes(json.dumps(new_state, indent=2, sort_keys=True).encode(), STATE_FILE)  # last
+        log.info(f"Project {project_id}: export stored at {export_uri(remote)}")
+        return replace(outcome, summary=replace(outcome.summary, path=cached))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _state_summary(state: dict[str, Any]) -> dict[str, Any]:
+    summary = state.get("summary")
+    return summary if isinstance(summary, dict) else {}
+
+
+def _cache_file(remote: RemoteExport, sha256: str) -> Path:
+    remote.cache_dir.mkdir(parents=True, exist_ok=True)
+    return remote.cache_dir / f"export-{sha256}.ndjson"
+
+
+def _cached_export(remote: RemoteExport, state: dict[str, Any]) -> Path | None:
+    """The export the state describes, from the cache or downloaded and checked (None: the remote one differs)."""
+    summary = _state_summary(state)
+    sha, size = summary.get("sha256"), summary.get("bytes")
+    if not isinstance(sha, str) or len(sha) != 64:
+        return None
+    cached = _cache_file(remote, sha)
+    if cached.exists() and cached.stat().st_size == size:
+        os.utime(cached)
+        return cached
+    tmp = remote.cache_dir / f".download-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    try:
+        if not remote.objects.get_file(EXPORT_FILE, tmp):
+            return None
+        if tmp.stat().st_size != size or _sha256(tmp) != sha:
+            logger.info("Export %s differs from its state (a writer is replacing it)", export_uri(remote))
+            return None
+        os.replace(tmp, cached)
+        return cached
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    """``dest`` as a hard link of ``src`` (exports are replaced, never written in place), or a copy."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def _prune_cache(cache_dir: Path, keep: Path) -> None:
+    """Remove cached exports of other versions unused for `CACHE_KEEP_SECONDS`."""
+    cutoff = time.time() - CACHE_KEEP_SECONDS
+    for old in cache_dir.glob("export-*.ndjson"):
+        try:
+            if old != keep and old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError as exc:  # another reader removed it first
+            logger.debug("Could not remove cached export %s (%s)", old, exc)
 
 
 def max_last_activity(path: Path) -> str | None:
@@ -181,7 +353,7 @@ def _write_state(export_dir: Path, summary: Any, max_activity: str | None, inter
     os.replace(tmp, export_dir / STATE_FILE)
 
 
-def snapshot_ontology(client: Any, project_id: str, export_dir: Path) -> str | None:
+def snapshot_ontology(client: Any, project_id: str, export_dir: ExportPlace) -> str | None:
     """Fetch the ontology the export names and save it beside the export; its sha256 (None: no ontology yet).
 
     The annotation steps convert with this snapshot, so the ontology is fetched once per refresh and a change
@@ -189,24 +361,31 @@ def snapshot_ontology(client: Any, project_id: str, export_dir: Path) -> str | N
     """
     from lb_assets.labelbox.ontology import ontology_id_from_export
 
-    ontology_id = ontology_id_from_export(export_path(export_dir), project_id)
+    ontology_id = ontology_id_from_export(local_export(export_dir), project_id)
     if not ontology_id:
         return None
     text = json.dumps(client.fetch_ontology(ontology_id), sort_keys=True, separators=(",", ":"))
-    tmp = export_dir / f".{ONTOLOGY_FILE}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, export_dir / ONTOLOGY_FILE)
+    if isinstance(export_dir, RemoteExport):
+        export_dir.objects.put_bytes(text.encode(), ONTOLOGY_FILE)
+    else:
+        tmp = export_dir / f".{ONTOLOGY_FILE}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, export_dir / ONTOLOGY_FILE)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def read_ontology_snapshot(export_dir: Path) -> dict[str, Any] | None:
+def read_ontology_snapshot(export_dir: ExportPlace) -> dict[str, Any] | None:
     """The ontology saved with the current export (None when there is none)."""
-    path = export_dir / ONTOLOGY_FILE
-    if not path.exists():
+    if isinstance(export_dir, RemoteExport):
+        data, where = export_dir.objects.read_bytes(ONTOLOGY_FILE), export_dir.objects.url(ONTOLOGY_FILE)
+    else:
+        where = export_dir / ONTOLOGY_FILE
+        data = _read_file(where)
+    if data is None:
         return None
     try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        logger.warning("Ignoring unreadable ontology snapshot %s (%s)", path, exc)
+        value = json.loads(data)
+    except ValueError as exc:
+        logger.warning("Ignoring unreadable ontology snapshot %s (%s)", where, exc)
         return None
     return value if isinstance(value, dict) else None

@@ -28,6 +28,7 @@ from lb_assets.defs.asset_support import (
     one_writer,
     require_export,
     secrets_of,
+    settings_metadata,
     speed_metadata,
     verify_new_media,
     with_stage,
@@ -79,7 +80,7 @@ def plan_frames(context: dg.OpExecutionContext, config: FramesConfig, storage: S
 
     pid = context.partition_key
     path = storage.frames_path(pid)
-    secrets = secrets_of(None, storage)
+    secrets = secrets_of(storage)
     with step_errors("frame_dataset (plan)", pid, secrets), one_writer(context, storage, "frames@main", path, secrets):
         target = repair.rebuild_path(path, context.run_id) if config.repair else path
         infos = pipeline.read_infos(require_export(storage, pid), pid)
@@ -147,7 +148,8 @@ def publish_frames(  # type: ignore[no-untyped-def]
     pid = context.partition_key
     path = storage.frames_path(pid)
     target, build = plan.path, plan.build
-    secrets = secrets_of(None, storage)
+    settings = config.apply(settings_for(pid))
+    secrets = secrets_of(storage)
     with step_errors("frame_dataset (publish)", pid, secrets), one_writer(context, storage, "frames@main", path, secrets):
         infos = pipeline.read_infos(require_export(storage, pid), pid)
         stage = Stage.open(open_or_create(target, **storage.open_kwargs()), target, context.run_id,
@@ -176,10 +178,10 @@ def publish_frames(  # type: ignore[no-untyped-def]
             "deeplake/data_rows_resumed": sum(d.resumed for d in done),
             "deeplake/shards": len(build.shards),
             "deeplake/sources": len(meta.get("sources", [])),
-            "deeplake/frame_storage": config.apply(settings_for(pid)).frame_storage,
+            "deeplake/frame_storage": settings.frame_storage,
             "deeplake/published": check.passed,
             "labelbox/data_rows": data_rows_table(infos),
-        } | speed_metadata(rows, seconds, 0, path),
+        } | speed_metadata(rows, seconds, 0, path) | settings_metadata(settings),
     )
     yield with_stage(check, stage)._replace(asset_key=dg.AssetKey(ASSET))
 

@@ -6,12 +6,14 @@ never the key. Error messages raised here have the key scrubbed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from lb_assets.errors import LbAssetsError
 from lb_assets.labelbox.client import make_client
@@ -34,6 +36,12 @@ class LabelboxResource(dg.ConfigurableResource):
     api_key: str
     endpoint: Optional[str] = None
     timeout_seconds: float = 60.0
+    _clients: dict[float, Any] = PrivateAttr(default_factory=dict)
+    _clients_lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    def secrets(self) -> tuple[str, ...]:
+        """What errors, logs and metadata must never show."""
+        return (self.api_key,) if self.api_key else ()
 
     @contextmanager
     def _scrubbed(self) -> Iterator[None]:
@@ -49,10 +57,13 @@ class LabelboxResource(dg.ConfigurableResource):
                     exc.reason = redact_text(exc.reason, [self.api_key])
             raise
 
-    def get_client(self) -> Any:
-        """A ``labelbox.Client`` for this resource's key and endpoint."""
-        with self._scrubbed():
-            return make_client(self.api_key, self.endpoint, self.timeout_seconds)
+    def get_client(self, timeout_seconds: Optional[float] = None) -> Any:
+        """The ``labelbox.Client`` for this resource's key and endpoint (built once per timeout, then reused)."""
+        timeout = float(timeout_seconds or self.timeout_seconds)
+        with self._clients_lock, self._scrubbed():
+            if timeout not in self._clients:
+                self._clients[timeout] = make_client(self.api_key, self.endpoint, timeout)
+            return self._clients[timeout]
 
     def export_project(
         self, project_id: str, dest: Path, filters: ExportFilters | None = None, interpolated_frames: bool = False
@@ -74,8 +85,8 @@ class LabelboxResource(dg.ConfigurableResource):
             timeout_seconds: timeout of each HTTP request of this call (default ``self.timeout_seconds``);
                 the sensor passes a short one so a hanging Labelbox cannot hold it.
         """
+        client = self.get_client(timeout_seconds)
         with self._scrubbed():
-            client = make_client(self.api_key, self.endpoint, timeout_seconds or self.timeout_seconds)
             return fetch_overview(client, project_id)
 
     def upload_media(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import dagster as dg
 from pydantic import Field
@@ -20,21 +21,27 @@ from lb_assets.redact import redact_url
 logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from lb_assets.defs.exports import ExportPlace
     from lb_assets.media.fetch import MediaFetcher
+    from lb_assets.store.lease import LeaseLocation
+    from lb_assets.store.objects import S3Creds
 
 HOME_ENV = "LB_ASSETS_HOME"
+CACHE_ENV = "LB_ASSETS_CACHE"
 DEFAULT_HOME = ".lb_assets_data"
 
-PresignerKind = Literal["labelbox_bearer", "azure_sas", "static_headers", "s3", "none"]
 
 
 class PresignerResource(dg.ConfigurableResource):
     """How media URLs are signed before they are fetched (built on ``lb_assets.media.presign``).
 
-    ``labelbox_bearer`` (default) sends ``Authorization: Bearer <api_key>`` (Labelbox-hosted media);
-    ``azure_sas`` replaces the query string with ``sas_token``; ``static_headers`` sends
-    ``header_name: header_value``; ``s3`` presigns ``s3://`` URLs with boto3; ``none`` fetches URLs as they are.
-    Mask URLs are always fetched with the Labelbox bearer key, whatever this setting.
+    A base class with one subclass per kind, as ``build_presigner`` chooses by ``$LB_ASSETS_PRESIGNER``:
+    `LabelboxBearerPresignerResource` (``labelbox_bearer``, the default: ``Authorization: Bearer <api_key>``
+    for Labelbox-hosted media), `AzureSasPresignerResource` (``azure_sas``: the query string becomes the SAS
+    token), `StaticHeadersPresignerResource` (``static_headers``: ``header_name: header_value``),
+    `S3PresignerResource` (``s3``: presigned ``s3://`` URLs with boto3's credentials) and
+    `NoPresignerResource` (``none``: URLs fetched as they are). Mask URLs are always fetched with the Labelbox
+    bearer key, whatever the kind.
 
     Credentials go only to the presigner's hosts, never across a redirect to another host: for
     ``labelbox_bearer`` (and masks) ``labelbox.com``, ``*.labelbox.com`` and the host of the GraphQL
@@ -44,40 +51,28 @@ class PresignerResource(dg.ConfigurableResource):
     ``*.domain``). Media elsewhere is fetched without credentials.
     """
 
-    kind: PresignerKind = "labelbox_bearer"
-    api_key: Optional[str] = Field(default=None, description="Labelbox API key (use EnvVar).")
-    sas_token: Optional[str] = Field(default=None, description="Azure SAS token (use EnvVar).")
-    header_name: Optional[str] = None
-    header_value: Optional[str] = Field(default=None, description="Static header value (use EnvVar).")
     credential_hosts: list[str] = Field(
         default_factory=list,
         description="Host patterns ('host', 'host:port', '*.domain') added to the presigner's default list of "
         "hosts that get credentials (required for static_headers, or set $LB_ASSETS_CREDENTIAL_HOSTS).",
     )
-    s3_expires_in: int = 3600
     timeout_seconds: float = 30.0
     retries: int = 3
 
     def get_presigner(self) -> object | None:
-        """The presigner object for ``MediaFetcher`` (None for ``kind='none'``)."""
-        from lb_assets.media import presign
+        """The presigner object for ``MediaFetcher`` (None: URLs are fetched as they are)."""
+        raise NotImplementedError(f"{type(self).__name__} must say how it signs URLs")
 
-        extra = tuple(self.credential_hosts)
-        if self.kind == "none":
-            return None
-        if self.kind == "labelbox_bearer":
-            return presign.LabelboxBearerPresigner(self._require("api_key", self.api_key), extra_hosts=extra)
-        if self.kind == "azure_sas":
-            return presign.AzureSasPresigner(self._require("sas_token", self.sas_token), extra_hosts=extra)
-        if self.kind == "static_headers":
-            name = self._require("header_name", self.header_name)
-            return presign.StaticHeadersPresigner(
-                {name: self._require("header_value", self.header_value)}, extra_hosts=extra
-            )
-        return presign.S3Presigner(expires_in=self.s3_expires_in)
+    def secrets(self) -> tuple[str, ...]:
+        """What errors, logs and metadata must never show."""
+        return ()
+
+    def mask_extra_hosts(self) -> tuple[str, ...]:
+        """Host patterns added to the Labelbox list for mask URLs (this kind's ``credential_hosts`` if bearer)."""
+        return ()
 
     def media_fetcher(self, allowed_roots: tuple[str, ...] | list[str] = ()) -> MediaFetcher:
-        """A fetcher for media (videos, images) that signs URLs with the configured presigner."""
+        """A fetcher for media (videos, images) that signs URLs with this presigner."""
         from lb_assets.media.fetch import MediaFetcher
 
         return MediaFetcher(
@@ -93,39 +88,134 @@ class PresignerResource(dg.ConfigurableResource):
         Args:
             labelbox_api_key: The Labelbox API key.
             endpoint: The GraphQL endpoint in use (default ``$LABELBOX_ENDPOINT`` or Labelbox's); its host
-                gets the key. ``credential_hosts`` are added when ``kind`` is ``labelbox_bearer``.
+                gets the key.
         """
         from lb_assets.media.fetch import MediaFetcher
         from lb_assets.media.presign import LabelboxBearerPresigner
 
-        extra = tuple(self.credential_hosts) if self.kind == "labelbox_bearer" else ()
         return MediaFetcher(
-            presigner=LabelboxBearerPresigner(labelbox_api_key, extra_hosts=extra, endpoint=endpoint),
+            presigner=LabelboxBearerPresigner(labelbox_api_key, extra_hosts=self.mask_extra_hosts(), endpoint=endpoint),
             timeout=self.timeout_seconds,
             retries=self.retries,
         )
 
-    def _require(self, name: str, value: str | None) -> str:
-        if not value:
-            raise ConfigError(f"Presigner resource setting '{name}' is required for kind '{self.kind}'")
-        return value
+
+class LabelboxBearerPresignerResource(PresignerResource):
+    """``Authorization: Bearer <api_key>`` on Labelbox's hosts (Labelbox-hosted media)."""
+
+    api_key: str = Field(description="Labelbox API key (use EnvVar).")
+
+    def get_presigner(self) -> object | None:
+        """A `LabelboxBearerPresigner`."""
+        from lb_assets.media.presign import LabelboxBearerPresigner
+
+        return LabelboxBearerPresigner(self.api_key, extra_hosts=tuple(self.credential_hosts))
+
+    def secrets(self) -> tuple[str, ...]:
+        """The API key."""
+        return (self.api_key,)
+
+    def mask_extra_hosts(self) -> tuple[str, ...]:
+        """The same extra hosts as media."""
+        return tuple(self.credential_hosts)
+
+
+class AzureSasPresignerResource(PresignerResource):
+    """An Azure SAS token as the query string, on ``*.blob.core.windows.net`` (and ``credential_hosts``)."""
+
+    sas_token: str = Field(description="Azure SAS token (use EnvVar).")
+
+    def get_presigner(self) -> object | None:
+        """An `AzureSasPresigner`."""
+        from lb_assets.media.presign import AzureSasPresigner
+
+        return AzureSasPresigner(self.sas_token, extra_hosts=tuple(self.credential_hosts))
+
+    def secrets(self) -> tuple[str, ...]:
+        """The SAS token."""
+        return (self.sas_token,)
+
+
+class StaticHeadersPresignerResource(PresignerResource):
+    """One static header (e.g. an API key) on the hosts of ``credential_hosts`` (required)."""
+
+    header_name: str = "Authorization"
+    header_value: str = Field(description="Static header value (use EnvVar).")
+
+    def get_presigner(self) -> object | None:
+        """A `StaticHeadersPresigner` (ConfigError without a host list)."""
+        from lb_assets.media.presign import StaticHeadersPresigner
+
+        return StaticHeadersPresigner({self.header_name: self.header_value}, extra_hosts=tuple(self.credential_hosts))
+
+    def secrets(self) -> tuple[str, ...]:
+        """The header value."""
+        return (self.header_value,)
+
+
+class S3PresignerResource(PresignerResource):
+    """Presigned URLs for ``s3://bucket/key`` row data (boto3's credentials)."""
+
+    expires_in: int = 3600
+
+    def get_presigner(self) -> object | None:
+        """An `S3Presigner`."""
+        from lb_assets.media.presign import S3Presigner
+
+        return S3Presigner(expires_in=self.expires_in)
+
+
+class NoPresignerResource(PresignerResource):
+    """URLs fetched as they are (public media, or local files under ``allowed_roots``)."""
+
+    def get_presigner(self) -> object | None:
+        """None."""
+        return None
+
+
+PRESIGNER_RESOURCES: dict[str, type[PresignerResource]] = {
+    "labelbox_bearer": LabelboxBearerPresignerResource,
+    "azure_sas": AzureSasPresignerResource,
+    "static_headers": StaticHeadersPresignerResource,
+    "s3": S3PresignerResource,
+    "none": NoPresignerResource,
+}
 
 
 class StorageResource(dg.ConfigurableResource):
-    """Where exports and Deep Lake datasets are kept.
+    """Where exports, leases and Deep Lake datasets are kept.
 
     ``root`` is any Deep Lake path (a local directory, ``s3://...``, ``al://org/...``); by default
-    ``$LB_ASSETS_HOME`` or ``./.lb_assets_data``. Exports are NDJSON files and always stay in the local
-    directory ``exports_dir`` (default ``<local home>/exports``).
+    ``$LB_ASSETS_HOME`` or ``./.lb_assets_data``. With a local root, exports are NDJSON files in
+    ``exports_dir`` (default ``<root>/exports/<project id>``) and leases ``fcntl`` locks under the root.
+    With an ``s3://`` root, exports are objects under ``<root>/<project id>/export/`` (readers keep checked
+    copies in ``cache_dir``) and leases objects under ``<root>/<project id>/_leases/``, so every pod or worker
+    finds them. S3 credentials: the ``aws_*`` fields, else the standard ``AWS_*`` variables (or a role).
     """
 
     root: Optional[str] = Field(default=None, description="Deep Lake root (default $LB_ASSETS_HOME).")
-    exports_dir: Optional[str] = Field(default=None, description="Local directory for export files.")
+    exports_dir: Optional[str] = Field(default=None, description="Local directory for export files (local roots).")
+    cache_dir: Optional[str] = Field(
+        default=None,
+        description="Local cache of exports kept on object storage (default $LB_ASSETS_CACHE or <tmp>/lb_assets_cache).",
+    )
     deeplake_token: Optional[str] = Field(default=None, description="Deep Lake token (use EnvVar).")
     deeplake_org_id: Optional[str] = None
+    aws_access_key_id: Optional[str] = Field(default=None, description="S3 access key id (default $AWS_ACCESS_KEY_ID).")
+    aws_secret_access_key: Optional[str] = Field(
+        default=None, description="S3 secret access key (use EnvVar; default $AWS_SECRET_ACCESS_KEY)."
+    )
+    aws_endpoint_url: Optional[str] = Field(
+        default=None, description="S3-compatible endpoint, e.g. MinIO (default $AWS_ENDPOINT_URL or AWS)."
+    )
+    aws_region: Optional[str] = Field(default=None, description="S3 region (default $AWS_REGION).")
     lease_wait_seconds: float = Field(
         default=600.0,
         description="How long a run waits for another run writing the same dataset or export before failing.",
+    )
+    lease_ttl_seconds: Optional[float] = Field(
+        default=None,
+        description="Lifetime of an object-storage lease without renewal (default 120 s; renewed every third).",
     )
 
     def home(self) -> str:
@@ -138,6 +228,10 @@ class StorageResource(dg.ConfigurableResource):
     def is_local(self) -> bool:
         """True when datasets are kept on the local file system."""
         return "://" not in self.home() or self.home().startswith("file://")
+
+    def is_s3(self) -> bool:
+        """True when the root is on S3-compatible object storage (exports and leases live there too)."""
+        return self.home().startswith("s3://")
 
     def project_dir(self, project_id: str) -> str:
         """Root of one project's datasets."""
@@ -152,7 +246,7 @@ class StorageResource(dg.ConfigurableResource):
         return f"{self.project_dir(project_id)}/annotations"
 
     def export_dir(self, project_id: str) -> Path:
-        """Local directory of one project's export files (created)."""
+        """Local directory of one project's export files (created); used for local (and non-s3 remote) roots."""
         if self.exports_dir:
             base = Path(self.exports_dir).expanduser()
         else:
@@ -162,31 +256,64 @@ class StorageResource(dg.ConfigurableResource):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def lease_dir(self, project_id: str) -> Path:
-        """Where the one-writer leases of a project live: in the project's storage directory when it is local.
+    def export_location(self, project_id: str) -> ExportPlace:
+        """Where one project's export files are: `export_dir`, or ``<root>/<project id>/export/`` on s3."""
+        from lb_assets.defs.exports import RemoteExport
+        from lb_assets.store.objects import S3Objects
 
-        For a remote root (``s3://``, ``al://``) they are kept in the local exports directory, which guards
+        if not self.is_s3():
+            return self.export_dir(project_id)
+        objects = S3Objects.at(f"{self.project_dir(project_id)}/export", self.s3_creds())
+        return RemoteExport(objects, self.export_cache_dir(project_id))
+
+    def export_cache_dir(self, project_id: str) -> Path:
+        """Local cache of one project's remote export (``cache_dir``, ``$LB_ASSETS_CACHE`` or a temp dir)."""
+        base = self.cache_dir or os.environ.get(CACHE_ENV) or str(Path(tempfile.gettempdir()) / "lb_assets_cache")
+        path = Path(base).expanduser().resolve() / _safe(project_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def lease_dir(self, project_id: str) -> LeaseLocation:
+        """Where the one-writer leases of a project live: ``<root>/<project id>/_leases`` (local dir or s3).
+
+        For another remote root (``al://``) they are kept in the local exports directory, which guards
         against two writers on this machine only (logged once per step).
         """
         from lb_assets.store.lease import lease_dir
+        from lb_assets.store.objects import S3Objects
 
         if self.is_local():
             home = self.home()
             local = home[len("file://") :] if home.startswith("file://") else home
             return lease_dir(Path(local) / _safe(project_id))
+        if self.is_s3():
+            return S3Objects.at(f"{self.project_dir(project_id)}/_leases", self.s3_creds())
         logger.warning(
             "Storage root %s is not local: one-writer leases are kept on this machine only (%s)",
             redact_url(self.home()), self.export_dir(project_id),
         )
         return lease_dir(self.export_dir(project_id))
 
-    def open_kwargs(self) -> dict[str, str]:
-        """Keyword arguments for ``lb_assets.store.datasets.open_or_create`` (token, org id)."""
-        kwargs: dict[str, str] = {}
+    def s3_creds(self) -> S3Creds:
+        """The S3 settings given as fields (unset ones come from the standard ``AWS_*`` variables)."""
+        from lb_assets.store.objects import S3Creds
+
+        return S3Creds(self.aws_access_key_id, self.aws_secret_access_key, self.aws_endpoint_url, self.aws_region)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Secret values that must not appear in errors, logs or metadata."""
+        return tuple(s for s in (self.deeplake_token, self.aws_secret_access_key) if s)
+
+    def open_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``lb_assets.store.datasets.open_or_create`` (token, org id, s3 creds)."""
+        kwargs: dict[str, Any] = {}
         if self.deeplake_token:
             kwargs["token"] = self.deeplake_token
         if self.deeplake_org_id:
             kwargs["org_id"] = self.deeplake_org_id
+        creds = self.s3_creds().deeplake_creds() if self.is_s3() else None
+        if creds:
+            kwargs["creds"] = creds
         return kwargs
 
 

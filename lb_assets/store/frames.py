@@ -357,7 +357,8 @@ def build_frame_dataset(
         progress: Called with event dicts (``frames_written``, ``video_done``, ``images_written``,
             ``build_done``).
         before_commit: Called right before each commit (e.g. a free-space check); raising aborts the build.
-        commit_every: Commit after every N data rows (videos or images) as well as at the end: memory stays
+        commit_every: Commit after every N data rows (videos or images), or sooner once `COMMIT_FRAMES` rows
+            were appended since the last commit (after a whole data row), as well as at the end: memory stays
             bounded, and a build that dies resumes after the last commit (data rows already in ``ds`` are
             skipped). None: one commit at the end.
         meta_key: The metadata key to read and write ``labelbox_meta`` under (a staging branch uses its own
@@ -437,6 +438,34 @@ def _plan_build(
     return todo, sources, skipped
 
 
+#: With intermediate commits (``commit_every``), also commit after the data row that brings the rows appended since
+#: the last commit to at least this many: Deep Lake 4.7.4 holds uncommitted appends in RAM (~2x their stored size)
+#: until the commit, so a window of data rows alone does not bound memory (25 long or large videos).
+COMMIT_FRAMES = 512
+
+
+def _release_freed_memory() -> None:
+    """Give the allocator's freed pages back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    After a commit Deep Lake frees the appended chunks, but glibc keeps the freed pages of its arenas (fragmented
+    by the encoder, decoder and append threads), so RSS kept growing across commits (bench_shards.py).
+    """
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        try:
+            import ctypes
+            import ctypes.util
+
+            _MALLOC_TRIM = getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), "malloc_trim", False)
+        except (OSError, AttributeError):
+            _MALLOC_TRIM = False
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM: Any = None
+
+
 def _build_in_steps(
     builder: _Builder,
     todo: list[tuple[DataRowInfo, int]],
@@ -444,15 +473,36 @@ def _build_in_steps(
     commit_every: int | None,
     checkpoint: Callable[[int], str],
 ) -> str | None:
-    """Append every planned data row, committing after each ``commit_every`` of them; the last commit id."""
-    step = commit_every or max(1, len(todo))
+    """Append every planned data row and commit; the last commit id.
+
+    One commit at the end without ``commit_every``; with it, a commit after every ``commit_every`` data rows or,
+    sooner, after the data row that brings the rows appended since the last commit to `COMMIT_FRAMES` (commits
+    are at data row boundaries only: a resumed build skips the data rows already committed).
+    """
+    if commit_every is None:
+        step, window = max(1, len(todo)), None
+    else:
+        step, window = commit_every, COMMIT_FRAMES
+    if media_type != "video" and window is not None:
+        step = min(step, window)  # an image is one row
     commit_id = None
-    for start in range(0, len(todo), step):
-        chunk = todo[start : start + step]
+    start = 0
+    while start < len(todo):
+        rows_at_commit = builder.rows_added
+        stop = min(start + step, len(todo))
         if media_type == "video":
-            for info, index in chunk:
+            done = start
+            while done < stop:
+                info, index = todo[done]
                 builder.video(info, index, len(todo))
+                done += 1
+                if window is not None and builder.rows_added - rows_at_commit >= window:
+                    break
+            stop = done
         else:
-            builder.images(chunk, len(todo))
-        commit_id = checkpoint(start + len(chunk))
+            builder.images(todo[start:stop], len(todo))
+        commit_id = checkpoint(stop)
+        if commit_every is not None:
+            _release_freed_memory()
+        start = stop
     return commit_id

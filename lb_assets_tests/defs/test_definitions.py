@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from lb_assets.definitions import defs
 
@@ -79,13 +80,19 @@ def test_dagster_definitions_validate_cli(tmp_path: Path) -> None:
 
 def test_presigner_kind_from_environment_keeps_secrets_in_env_vars() -> None:
     from lb_assets.definitions import build_presigner
+    from lb_assets.defs.resources import PRESIGNER_RESOURCES, AzureSasPresignerResource
+    from lb_assets.errors import ConfigError
     from lb_assets.media.presign import AzureSasPresigner, StaticHeadersPresigner
 
     azure = build_presigner("azure_sas")
-    assert azure.kind == "azure_sas" and azure.sas_token == dg.EnvVar("AZURE_SAS_TOKEN")
+    assert isinstance(azure, AzureSasPresignerResource) and azure.sas_token == dg.EnvVar("AZURE_SAS_TOKEN")
     headers = build_presigner("static_headers")
     assert headers.header_value == dg.EnvVar("LB_ASSETS_HEADER_VALUE") and headers.header_name == "Authorization"
-    assert build_presigner().kind == os.environ.get("LB_ASSETS_PRESIGNER", "labelbox_bearer")
+    kind = os.environ.get("LB_ASSETS_PRESIGNER", "labelbox_bearer")
+    assert type(build_presigner()) is PRESIGNER_RESOURCES[kind]
+    assert build_presigner("none").get_presigner() is None
+    with pytest.raises(ConfigError, match="LB_ASSETS_PRESIGNER='sas' is not one of"):
+        build_presigner("sas")
     # resolved at run time from the environment, as Dagster does for EnvVar fields
     resolved = build_presigner("azure_sas").model_copy(update={"sas_token": "sv=1&sig=SECRET"})
     assert isinstance(resolved.get_presigner(), AzureSasPresigner)

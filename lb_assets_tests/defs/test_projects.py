@@ -62,5 +62,5 @@ def test_run_config_overrides_only_given_fields() -> None:
     assert (frames.frame_storage, frames.frame_count_policy, frames.allowed_roots) == ("png", "pad", ("/m",))
     ann = AnnotationsConfig(label_policy="merge", strict=True).apply(base)
     assert (ann.label_policy, ann.strict, ann.media_type) == ("merge", True, "video")
-    with pytest.raises(ConfigError, match="label_policy='best'"):
-        AnnotationsConfig(label_policy="best").apply(base)
+    with pytest.raises(ValueError, match="Input should be 'latest', 'first' or 'merge'"):  # refused with the config
+        AnnotationsConfig(label_policy="best")
