@@ -64,8 +64,8 @@ def resolution(name: str) -> tuple[int, int]:
 def synthetic_frames(width: int, height: int, count: int, seed: int = 0, noise: int = 8) -> Iterator[np.ndarray]:
     """Yield `count` HxWx3 uint8 frames: gradient background, moving shapes, uniform noise of +-`noise`.
 
-    The default noise (8) gives H.264 clips that decode at about the speed of the clips in
-    /work/shared/spec/performance-baseline.md (~1,100 fps at 360p on 2 cores); more noise means a higher
+    The default noise (8) gives H.264 clips that decode at about the speed of typical camera clips at 360p
+    (~1,100 fps on 2 cores); more noise means a higher
     bitrate and a slower decode, less noise the opposite.
     """
     rng = np.random.default_rng(seed)

@@ -1,8 +1,8 @@
 """Audit tests: one per defect / format mismatch / edge case that had no test failing without our fix.
 
-Each test names the item(s) of /work/shared/spec/deeplake-integration-defects.md (D1..D21, "mismatch N") or
-of /work/shared/spec/labelbox-export-v2.md section 10 ("edge N") it proves; docs/defect-tests.md maps every
-item to its tests. Real things only: Deep Lake datasets on tmp_path/mem://, PyAV-encoded videos, the labelbox
+Each test names the item(s) it proves: a defect of Deep Lake 4.7.4's Labelbox integration (D1..D21) or a
+format mismatch ("mismatch N"), described in docs/deeplake-differences.md, or an edge case of Labelbox's
+export v2 ("edge N"); docs/defect-tests.md describes every item and maps it to its tests. Real things only: Deep Lake datasets on tmp_path/mem://, PyAV-encoded videos, the labelbox
 SDK against the loopback sandbox, real HTTP servers on 127.0.0.1.
 """
 

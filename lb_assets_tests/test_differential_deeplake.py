@@ -1,7 +1,7 @@
 """Differential tests: lb_assets.integrations against Deep Lake 4.7.4's own Labelbox integration.
 
 Both run on the same sandbox export. The projects here avoid every known defect of Deep Lake's
-integration (/work/shared/spec/deeplake-integration-defects.md): public media (D2), integer geometry whose
+integration (listed in docs/deeplake-differences.md): public media (D2), integer geometry whose
 interpolation stays integral (D8 truncation), frame classifications that do not change between keyframes
 (D7), one label per data row (D9), ``value`` keys present, a list-form ``key_frame_feature_map`` entry for
 every segment, segments that start on a keyframe, every data row labelled (D11). Where Deep Lake is right,

@@ -1,5 +1,6 @@
 """The package installed from its wheel (not the repository) validates and runs the demo outside the repo."""
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -16,9 +17,12 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 def test_wheel_installs_and_runs_outside_the_repository(tmp_path: Path) -> None:
-    dist, venv, work = tmp_path / "dist", tmp_path / "venv", tmp_path / "elsewhere"
+    dist, venv, work, src = tmp_path / "dist", tmp_path / "venv", tmp_path / "elsewhere", tmp_path / "src"
     work.mkdir()
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(REPO)], cwd=tmp_path)
+    # build from a clean copy of the sources (an in-tree build would leave build/ in the repository)
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info",
+                                                             "__pycache__", "demo_output", ".lb_assets_data"))
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(src)], cwd=tmp_path)
     [wheel] = list(dist.glob("lb_assets-*.whl"))
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
     python = venv / "bin" / "python"

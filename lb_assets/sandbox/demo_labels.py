@@ -4,7 +4,7 @@ The demo describes each label as a small model (object tracks with keyframes, fr
 classification answers, image objects). From that model this module renders
 
 * the ontology ``normalized`` dict (``{"tools": [...], "classifications": [...]}``),
-* export-v2 labels exactly as ``project.export()`` streams them (``/work/shared/spec/labelbox-export-v2.md``),
+* export-v2 labels exactly as ``project.export()`` streams them (Labelbox's export v2 format),
   with mask PNGs referenced through ``demo-mask://<name>`` placeholders,
 * the ground truth: what every frame (video) or image holds once keyframes are interpolated.
 
