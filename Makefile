@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test dev bench validate clean
 
 $(STAMP): setup.cfg pyproject.toml
+	@echo "Installing into $(VENV) (first run, about a minute) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,postgres,celery,k8s,aws]'

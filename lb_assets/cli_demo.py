@@ -248,12 +248,26 @@ def run_demo(ns: argparse.Namespace | None = None) -> int:
             s = summarize(pid)
             print(f"\n{kind} project {pid}")
             print(f"  frame dataset      {s['frames_path']}  ({s['rows']} rows)")
-            print(f"    main    commit {s['main_commit']}  columns: {', '.join(s['main_columns'])}")
-            print(f"    labelbox commit {s['branch_commit']}  columns: {', '.join(s['branch_columns'])}")
+            print(f"    main@{s['main_commit']}  columns: {', '.join(s['main_columns'])}")
+            print(f"    labelbox@{s['branch_commit']}  columns: {', '.join(s['branch_columns'])}")
             print(f"  annotation dataset {s['annotations_path']}  ({s['annotation_rows']} rows)")
-            print(f"    main    commit {s['annotation_commit']}  columns: {', '.join(s['annotation_columns'])}")
+            print(f"    main@{s['annotation_commit']}  columns: {', '.join(s['annotation_columns'])}")
+        if not failed:
+            _next_steps(summarize(next(iter(projects.values()))))
         instance.dispose()
     return 1 if failed else 0
+
+
+def _next_steps(s: dict[str, Any]) -> None:
+    print(f"""
+Next steps
+  make dev        # the Dagster UI on http://127.0.0.1:3000, with the sandbox's labeling moving on
+  python          # read the annotated frames:
+    import deeplake
+    ds = deeplake.open_read_only("{s['frames_path']}")
+    branch = ds.branches["labelbox"].open()   # keep `ds` in a variable while you use the branch
+    print(len(branch), [c.name for c in branch.schema.columns][:8])
+    print(branch["row_key"][0], branch["frames"][0].shape)""", flush=True)
 
 
 def _materialize_quietly(instance: dg.DagsterInstance, pid: str, label: str, progress: Any) -> dg.ExecuteInProcessResult:

@@ -123,7 +123,7 @@ def dataset_metadata(pid: str, path: str, ds: Any, branch: str, commit: str) -> 
     meta: dict[str, Any] = {
         "labelbox/project_id": pid,
         "deeplake/branch": branch,
-        "deeplake/commit_id": commit,
+        "deeplake/commit_id": f"{branch}@{commit}",  # version ids repeat across branches: never shown alone
         "dagster/row_count": len(ds),
         "dagster/uri": redact_url(path),
         "deeplake/columns": columns_text(c.name for c in ds.schema.columns),

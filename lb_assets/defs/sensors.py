@@ -191,7 +191,7 @@ def evaluate_projects(
     for pid in order:
         before = previous.get(pid, {})
         if pid in busy or pid in failures:
-            skipped[pid] = ("a run of this project is queued or in progress" if pid in busy
+            skipped[pid] = ("run in progress (a run of this project is queued or running)" if pid in busy
                             else _failure_reason(failures[pid], labelbox))
             if pid not in busy:
                 log.warning(f"{SENSOR_NAME}: skipping project {pid}: {skipped[pid]}")

@@ -54,11 +54,11 @@ def test_materialize_demo_project(demo_env, instance: dg.DagsterInstance, kind: 
     assert dict(ann.metadata["labelbox_meta"]) == dict(frames.metadata["labelbox_meta"])
 
     # metadata names the commits and paths
-    assert meta["frame_dataset"]["deeplake/commit_id"] == frames.version
+    assert meta["frame_dataset"]["deeplake/commit_id"] == f"main@{frames.version}"
     assert meta["frame_dataset"]["dagster/row_count"] == len(keys)
-    assert meta["annotated_branch"]["deeplake/commit_id"] == branch.version
+    assert meta["annotated_branch"]["deeplake/commit_id"] == f"labelbox@{branch.version}"
     assert meta["annotated_branch"]["deeplake/branch"] == "labelbox"
-    assert meta["annotation_dataset"]["deeplake/commit_id"] == ann.version
+    assert meta["annotation_dataset"]["deeplake/commit_id"] == f"main@{ann.version}"
     assert meta["annotation_dataset"]["dagster/uri"] == StorageResource().annotations_path(pid)
     preview = meta["annotated_branch"]["deeplake/preview"]
     assert preview.startswith("![") and "data:image/png;base64," in preview and "(row_key " in preview
