@@ -61,6 +61,11 @@ concurrency:
 """
 
 
+#: The last step of a graph-backed asset, and the assets of a multi-asset step (one line each in the demo).
+FINAL_STEPS = {"frame_dataset.publish_frames"}
+ASSETS_OF_STEP = {"labelbox_annotations": ("annotated_branch", "annotation_dataset")}
+
+
 def prepare_home(output: Path) -> tuple[Path, Path]:
     """Create ``output/dagster_home`` (see `DEV_INSTANCE_CONFIG`) and ``output/lb_assets_data``."""
     home = output / "dagster_home"
@@ -184,13 +189,17 @@ class AssetLines:
     def _observe(self, entry: Any) -> None:
         event = entry.dagster_event
         step = event.step_key or "?"
+        node = step.split(".", 1)[0]  # a graph-backed asset's steps share its name
         if event.event_type_value == "STEP_START":
-            self._started[step] = entry.timestamp
+            self._started.setdefault(node, entry.timestamp)
             return
-        seconds = entry.timestamp - self._started.get(step, entry.timestamp)
-        status = "ok" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
-        self.say(f"  {step:<26} {status:<6} {seconds:6.1f} s")
-        self.bar.update(1)
+        failed = event.event_type_value != "STEP_SUCCESS"
+        if not failed and "." in step and step not in FINAL_STEPS:
+            return  # a step inside an asset's graph: the asset's line comes with its last step
+        seconds = entry.timestamp - self._started.get(node, entry.timestamp)
+        for asset in ASSETS_OF_STEP.get(node, (node,)):
+            self.say(f"  {asset:<26} {'FAILED' if failed else 'ok':<6} {seconds:6.1f} s")
+            self.bar.update(1)
 
     def say(self, line: str) -> None:
         """Print a line above the bars (or plainly when bars are off)."""
@@ -275,7 +284,7 @@ def _materialize_quietly(instance: dg.DagsterInstance, pid: str, label: str, pro
     from lb_assets.defs.assets import PROJECT_ASSETS
 
     started = time.monotonic()
-    with AssetLines(instance, label, len(PROJECT_ASSETS), progress) as lines:
+    with AssetLines(instance, label, sum(len(a.keys) for a in PROJECT_ASSETS), progress) as lines:
         result = materialize_project(instance, pid, QUIET_RUN_CONFIG, tags={DEMO_RUN_TAG: lines.token})
     lines.say(f"  {len(lines.lines)} assets in {time.monotonic() - started:.1f} s")
     return result

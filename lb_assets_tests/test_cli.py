@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lb_assets.cli import main
-from lb_assets_tests.labelbox.conftest import seed_project
+from lb_assets_tests.labelbox.helpers import seed_project
 
 
 @pytest.mark.parametrize("command", [[], ["sandbox"], ["export"], ["overview"], ["demo"], ["dev"]])

@@ -28,7 +28,7 @@ from lb_assets.defs.resources import (
 from lb_assets.errors import ConfigError
 from lb_assets.media.video import iter_video_frames
 from lb_assets.sandbox import LabelboxSandbox
-from lb_assets_tests.media.conftest import make_video
+from lb_assets_tests.media.helpers import make_video
 
 KEY = "sandbox-key"  # the lb_sandbox fixture's key
 SAS = "sv=2024&sig=SAS-TOKEN-SECRET"

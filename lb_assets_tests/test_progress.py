@@ -173,7 +173,7 @@ def test_conversion_tap_finish_line(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_cli_export_draws_rows_and_bytes(lb_sandbox_env, tmp_path, capsys) -> None:  # noqa: ANN001
     from lb_assets.cli import main
-    from lb_assets_tests.labelbox.conftest import seed_project
+    from lb_assets_tests.labelbox.helpers import seed_project
 
     pid, _ = seed_project(lb_sandbox_env, 4)
     out = tmp_path / "export.ndjson"

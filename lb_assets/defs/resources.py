@@ -197,7 +197,8 @@ class StorageResource(dg.ConfigurableResource):
     exports_dir: Optional[str] = Field(default=None, description="Local directory for export files (local roots).")
     cache_dir: Optional[str] = Field(
         default=None,
-        description="Local cache of exports kept on object storage (default $LB_ASSETS_CACHE or <tmp>/lb_assets_cache).",
+        description="Local cache of exports kept on object storage "
+        "(default $LB_ASSETS_CACHE or <tmp>/lb_assets_cache).",
     )
     deeplake_token: Optional[str] = Field(default=None, description="Deep Lake token (use EnvVar).")
     deeplake_org_id: Optional[str] = None
@@ -301,8 +302,9 @@ class StorageResource(dg.ConfigurableResource):
         return S3Creds(self.aws_access_key_id, self.aws_secret_access_key, self.aws_endpoint_url, self.aws_region)
 
     def secrets(self) -> tuple[str, ...]:
-        """Secret values that must not appear in errors, logs or metadata."""
-        return tuple(s for s in (self.deeplake_token, self.aws_secret_access_key) if s)
+        """Secret values that must not appear in errors, logs or metadata (with s3, ``AWS_*`` secrets too)."""
+        s3 = self.s3_creds().secrets() if self.is_s3() else ()
+        return tuple(s for s in (self.deeplake_token, self.aws_secret_access_key, *s3) if s)
 
     def open_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``lb_assets.store.datasets.open_or_create`` (token, org id, s3 creds)."""

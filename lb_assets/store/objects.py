@@ -113,13 +113,12 @@ def _client(creds: S3Creds, _env: tuple[str | None, ...]) -> Any:
     except ImportError as exc:
         raise ConfigError("s3:// storage needs boto3: pip install 'lb_assets[s3]'") from exc
     config = Config(connect_timeout=10, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
+    keys: dict[str, Any] = {}
+    if creds.access_key_id or creds.secret_access_key:  # boto3 takes both or neither: the other from AWS_*
+        keys = {"aws_access_key_id": creds.access_key_id or os.environ.get("AWS_ACCESS_KEY_ID"),
+                "aws_secret_access_key": creds.secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY")}
     return boto3.session.Session().client(
-        "s3",
-        aws_access_key_id=creds.access_key_id or None,
-        aws_secret_access_key=creds.secret_access_key or None,
-        endpoint_url=creds.endpoint_url or None,
-        region_name=creds.region or None,
-        config=config,
+        "s3", endpoint_url=creds.endpoint_url or None, region_name=creds.region or None, config=config, **keys
     )
 
 
@@ -137,7 +136,7 @@ def is_missing(exc: BaseException) -> bool:
 @contextlib.contextmanager
 def s3_errors(action: str, url: str, creds: S3Creds | None = None) -> Iterator[None]:
     """Re-raise botocore failures inside the block as `ConfigError` / `StorageWriteError` naming ``url``."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
     creds = creds or S3Creds()
     secrets = list(creds.secrets())
@@ -148,13 +147,15 @@ def s3_errors(action: str, url: str, creds: S3Creds | None = None) -> Iterator[N
         code = error_code(exc)
         reason = redact_text(f"{code}: {exc}", secrets)
         if code in _AUTH_CODES:
-            raise ConfigError(f"{action} {url} failed: the credentials were refused at {endpoint} ({reason}); check "
-                              "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the storage resource's aws_* fields") from None
+            raise ConfigError(
+                f"{action} {url} failed: the credentials were refused at {endpoint} ({reason}); check "
+                "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the storage resource's aws_* fields"
+            ) from None
         if code == "NoSuchBucket":
             raise ConfigError(f"{action} {url} failed: the bucket does not exist at {endpoint}") from None
         raise StorageWriteError(f"{action} {url} failed at {endpoint}: {reason}") from None
-    except NoCredentialsError:
-        raise ConfigError(f"{action} {url} failed: no AWS credentials (set AWS_ACCESS_KEY_ID / "
+    except (NoCredentialsError, PartialCredentialsError):
+        raise ConfigError(f"{action} {url} failed: no complete AWS credentials (set AWS_ACCESS_KEY_ID and "
                           "AWS_SECRET_ACCESS_KEY, a role, or the storage resource's aws_* fields)") from None
     except BotoCoreError as exc:
         reason = redact_text(f"{type(exc).__name__}: {exc}", secrets)
@@ -197,11 +198,13 @@ class S3Objects:
 
     def exists(self, name: str) -> bool:
         """Whether the object exists."""
-        return self._missing_as_none("checking", name, lambda c: c.head_object(Bucket=self.bucket, Key=self.key(name))) is not None
+        head = self._missing_as_none("checking", name, lambda c: c.head_object(Bucket=self.bucket, Key=self.key(name)))
+        return head is not None
 
     def read_bytes(self, name: str) -> bytes | None:
         """The object's content (None when it does not exist)."""
-        response = self._missing_as_none("reading", name, lambda c: c.get_object(Bucket=self.bucket, Key=self.key(name)))
+        key = self.key(name)
+        response = self._missing_as_none("reading", name, lambda c: c.get_object(Bucket=self.bucket, Key=key))
         if response is None:
             return None
         with self.errors("reading", name):

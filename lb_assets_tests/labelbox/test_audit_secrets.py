@@ -7,7 +7,7 @@ import json
 import logging
 import traceback
 from collections.abc import Iterator
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 

@@ -19,7 +19,7 @@ from lb_assets.labelbox.client import (
     resolve_endpoint,
 )
 from lb_assets.labelbox.overview import fetch_overview
-from lb_assets_tests.labelbox.conftest import seed_project
+from lb_assets_tests.labelbox.helpers import seed_project
 
 
 def test_resolve_endpoint_precedence(monkeypatch: pytest.MonkeyPatch) -> None:

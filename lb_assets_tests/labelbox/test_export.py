@@ -15,7 +15,7 @@ import pytest
 from lb_assets.errors import ConfigError, ExportRowError, LabelboxNotFoundError, LabelboxOperationError
 from lb_assets.labelbox.client import make_client
 from lb_assets.labelbox.export import ExportFilters, export_project, iter_export_rows, merge_exports
-from lb_assets_tests.labelbox.conftest import seed_project, video_label, video_row
+from lb_assets_tests.labelbox.helpers import seed_project, video_label, video_row
 
 
 def _ids(path: Path) -> list[str]:
@@ -128,7 +128,7 @@ def test_failure_midway_leaves_previous_file(sb, client, tmp_path: Path, how: st
 _SERVER_SCRIPT = """
 import sys
 from lb_assets.sandbox import LabelboxSandbox
-from lb_assets_tests.labelbox.conftest import seed_project
+from lb_assets_tests.labelbox.helpers import seed_project
 sb = LabelboxSandbox(api_key="sandbox-key")
 pid, ids = seed_project(sb, 1000, pad="\u00e9" * 400)
 sb.export_chunk_bytes = 50_000

@@ -10,7 +10,7 @@ from lb_assets.errors import LabelboxNotFoundError
 from lb_assets.labelbox.export import export_project
 from lb_assets.labelbox.ontology import fetch_ontology, ontology_id_from_export
 from lb_assets.labelbox.overview import ProjectOverview, fetch_overview
-from lb_assets_tests.labelbox.conftest import ONTOLOGY, seed_project
+from lb_assets_tests.labelbox.helpers import ONTOLOGY, seed_project
 
 
 def test_fetch_ontology_normalized(sb, client) -> None:  # noqa: ANN001 - fixtures

@@ -10,7 +10,7 @@ import pytest
 from lb_assets.defs.labelbox_resource import LabelboxResource
 from lb_assets.errors import LabelboxAuthError
 from lb_assets.labelbox.export import ExportFilters
-from lb_assets_tests.labelbox.conftest import API_KEY, ONTOLOGY, seed_project
+from lb_assets_tests.labelbox.helpers import API_KEY, ONTOLOGY, seed_project
 
 
 def test_resource_methods_against_sandbox(lb_sandbox_env, tmp_path: Path) -> None:  # noqa: ANN001 - fixture

@@ -14,7 +14,7 @@ from lb_assets.labelbox.upload import (
     default_global_key,
     select_files,
 )
-from lb_assets_tests.labelbox.conftest import ONTOLOGY
+from lb_assets_tests.labelbox.helpers import ONTOLOGY
 
 
 def _local_files(tmp_path: Path, n: int, suffix: str = ".mp4") -> list[str]:

@@ -10,8 +10,7 @@ import pytest
 from lb_assets.errors import MediaError, PermanentMediaError
 from lb_assets.media.fetch import MediaFetcher, ffmpeg_options
 from lb_assets.media.presign import AzureSasPresigner, LabelboxBearerPresigner
-
-from .conftest import FileServer
+from lb_assets_tests.media.helpers import FileServer
 
 API_KEY = "lb-api-key-SECRET123"
 SAS = "sv=2022-11-02&sig=SAS-SECRET-XYZ"

@@ -16,8 +16,7 @@ from lb_assets.media.presign import LabelboxBearerPresigner
 from lb_assets.media.video import iter_video_frames, probe_video
 from lb_assets.redact import redact_text
 from lb_assets.sandbox import LabelboxSandbox
-
-from .conftest import FileServer
+from lb_assets_tests.media.helpers import FileServer
 
 KEY = "perm-key-SECRET"
 

@@ -12,8 +12,7 @@ from lb_assets.errors import FrameCountMismatchError, MediaError
 from lb_assets.media.fetch import MediaFetcher
 from lb_assets.media.presign import LabelboxBearerPresigner
 from lb_assets.media.video import VideoInfo, iter_video_frames, probe_video
-
-from .conftest import FileServer, frame_pattern, make_video
+from lb_assets_tests.media.helpers import FileServer, frame_pattern, make_video
 
 API_KEY = "lb-video-key-SECRET"
 

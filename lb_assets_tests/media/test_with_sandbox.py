@@ -8,8 +8,7 @@ from lb_assets.errors import MediaError
 from lb_assets.media.fetch import MediaFetcher
 from lb_assets.media.presign import LabelboxBearerPresigner
 from lb_assets.media.video import iter_video_frames
-
-from .conftest import make_video
+from lb_assets_tests.media.helpers import make_video
 
 sandbox_mod = pytest.importorskip("lb_assets.sandbox")
 

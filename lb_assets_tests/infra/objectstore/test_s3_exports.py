@@ -55,7 +55,8 @@ def test_remote_export_refresh_reader_cache_and_mismatch(s3_env: MotoS3, lb_sand
     assert first.mode == "full" and first.summary.data_rows == 3
     copy = local_export(reader)
     assert copy.name == f"export-{first.summary.sha256}.ndjson" and copy.parent == reader.cache_dir
-    assert hashlib.sha256(copy.read_bytes()).hexdigest() == first.summary.sha256 == read_state(reader)["summary"]["sha256"]
+    digest = hashlib.sha256(copy.read_bytes()).hexdigest()
+    assert digest == first.summary.sha256 == read_state(reader)["summary"]["sha256"]
 
     lb_sandbox.set_labels(pid, ids[1], [_label("edited")])
     second = refresh_export(client, pid, writer)  # the remote export is the base of the delta
@@ -69,5 +70,6 @@ def test_remote_export_refresh_reader_cache_and_mismatch(s3_env: MotoS3, lb_sand
     other_writer = RemoteExport(objects, tmp_path / "other-writer-cache")  # no checked copy of the base
     repaired = refresh_export(client, pid, other_writer)  # the base does not match its state: a full export
     assert repaired.mode == "full" and repaired.summary.data_rows == 3
-    assert local_export(RemoteExport(objects, tmp_path / "fourth-cache")).read_bytes() == repaired.summary.path.read_bytes()
+    fourth = local_export(RemoteExport(objects, tmp_path / "fourth-cache"))
+    assert fourth.read_bytes() == repaired.summary.path.read_bytes()
     assert not list(other_writer.cache_dir.glob(".work-*")) and not list(other_writer.cache_dir.glob(".download-*"))
