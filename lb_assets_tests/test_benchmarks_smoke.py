@@ -40,7 +40,10 @@ def ratio_lines(output: str) -> list[str]:
     ],
 )
 def test_quick_mode_prints_ratio_lines(script: str, expected: list[str], tmp_path: Path) -> None:
-    lines = ratio_lines(run_quick(script, tmp_path))
+    output = run_quick(script, tmp_path)
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert not errors, f"{script} reported errors: {errors}"  # a variant that failed is a failed benchmark
+    lines = ratio_lines(output)
     for name in expected:
         matching = [line for line in lines if name in line]
         assert matching, f"{script}: no RATIO line for {name!r} in {lines}"

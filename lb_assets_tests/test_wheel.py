@@ -6,6 +6,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 DEADLINE = 900  # building and running the demo on a busy 2-core machine
 
@@ -16,6 +18,7 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     return done.stdout + done.stderr
 
 
+@pytest.mark.timeout(1200)
 def test_wheel_installs_and_runs_outside_the_repository(tmp_path: Path) -> None:
     dist, venv, work, src = tmp_path / "dist", tmp_path / "venv", tmp_path / "elsewhere", tmp_path / "src"
     work.mkdir()

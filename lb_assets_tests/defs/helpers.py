@@ -72,3 +72,11 @@ def _is_box(value) -> bool:
     except (TypeError, ValueError):
         return False
     return arr.size > 0 and arr.size % 4 == 0 and arr.ndim >= 1 and arr.shape[-1] == 4
+
+
+def dataset_rows(path: str) -> tuple[list[str], list[int], list[int], list[bytes]]:
+    """(row keys, video_idx, frame_idx, stored frame bytes) of a video frame dataset, in row order."""
+    ds = deeplake.open_read_only(path)
+    frames = [bytes(b) for b in ds["frames"].get_bytes(slice(0, len(ds)))]
+    return ([str(k) for k in ds["row_key"][:]], np.asarray(ds["video_idx"][:]).ravel().tolist(),
+            np.asarray(ds["frame_idx"][:]).ravel().tolist(), frames)

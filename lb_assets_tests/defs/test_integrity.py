@@ -9,7 +9,6 @@ from pathlib import Path
 
 import dagster as dg
 import deeplake
-import pytest
 
 from lb_assets.cli_demo import materialize_project
 from lb_assets.definitions import build_resources

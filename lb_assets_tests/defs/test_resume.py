@@ -10,14 +10,13 @@ from pathlib import Path
 
 import dagster as dg
 import deeplake
-import numpy as np
 
 from lb_assets.definitions import build_resources
 from lb_assets.defs.assets import frame_dataset, labelbox_project_export
 from lb_assets.defs.exports import export_path
 from lb_assets.defs.partitions import ensure_partitions
 from lb_assets.defs.resources import StorageResource
-from lb_assets_tests.defs.helpers import materializations
+from lb_assets_tests.defs.helpers import dataset_rows, materializations
 
 DEADLINE = 600.0  # generous: the subprocess imports Dagster and Deep Lake on a busy 2-core machine
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -42,13 +41,6 @@ def _committed_stage_rows(path: str) -> int:
         return max((len(ds.branches[n].open()) for n in stages), default=0)
     except (RuntimeError, deeplake.DatasetUnavailableError):  # being created by the other process: look again
         return 0
-
-
-def _dataset_rows(path: str) -> tuple[list[str], list[int], list[int], list[bytes]]:
-    ds = deeplake.open_read_only(path)
-    frames = [bytes(b) for b in ds["frames"].get_bytes(slice(0, len(ds)))]
-    return ([str(k) for k in ds["row_key"][:]], np.asarray(ds["video_idx"][:]).ravel().tolist(),
-            np.asarray(ds["frame_idx"][:]).ravel().tolist(), frames)
 
 
 def _kill_midway(pid: str, home: Path, frames_path: str, log: Path, sandbox) -> None:
@@ -89,7 +81,7 @@ def test_killed_build_resumes_to_the_same_rows(demo_env, tmp_path: Path, monkeyp
         resumed = materializations(_materialize(instance, pid, [frame_dataset], ONE_PER_COMMIT))["frame_dataset"]
         assert resumed["deeplake/data_rows_resumed"] >= 1  # finished videos were not decoded again
         assert resumed["deeplake/published"] is True
-        result = _dataset_rows(frames_path)
+        result = dataset_rows(frames_path)
         published = deeplake.open_read_only(frames_path)
         assert list(published.branches.names()) == ["main"]
 
@@ -97,7 +89,7 @@ def test_killed_build_resumes_to_the_same_rows(demo_env, tmp_path: Path, monkeyp
     with dg.instance_for_test() as instance:
         ensure_partitions(instance, [pid])
         _materialize(instance, pid, [labelbox_project_export, frame_dataset])
-    reference = _dataset_rows(StorageResource().frames_path(pid))
+    reference = dataset_rows(StorageResource().frames_path(pid))
     assert result[0] == reference[0] and len(set(result[0])) == len(result[0])  # row keys, in order, once each
     assert result[1:3] == reference[1:3]  # video_idx and frame_idx
     assert result[3] == reference[3]  # the stored JPEG bytes, frame for frame

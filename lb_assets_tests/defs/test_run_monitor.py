@@ -233,6 +233,7 @@ def _sensor_runs(instance: dg.DagsterInstance, pid: str) -> list[dg.DagsterRun]:
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(1200)  # generous: the deadlines inside are minutes on a busy machine
 def test_a_killed_run_fails_and_the_sensor_requests_it_again(demo_env, deployment: Deployment) -> None:
     from lb_assets.defs.run_monitor import _worker_pid
 

@@ -8,8 +8,7 @@ from lb_assets.definitions import build_resources
 from lb_assets.defs.assets import frame_dataset, labelbox_project_export
 from lb_assets.defs.partitions import ensure_partitions
 from lb_assets.defs.resources import StorageResource
-from lb_assets_tests.defs.helpers import checks, materializations
-from lb_assets_tests.defs.test_resume import _dataset_rows
+from lb_assets_tests.defs.helpers import checks, dataset_rows, materializations
 
 
 def _build(pid: str, shard_frames: int) -> tuple[dict, tuple]:
@@ -20,7 +19,7 @@ def _build(pid: str, shard_frames: int) -> tuple[dict, tuple]:
             resources=build_resources(), run_config={"ops": {"frame_dataset": {"config": {"shard_frames": shard_frames}}}},
         )
         assert result.success and checks(result) == {"frames_match_labelbox_frame_counts": True}
-        return materializations(result)["frame_dataset"], _dataset_rows(StorageResource().frames_path(pid))
+        return materializations(result)["frame_dataset"], dataset_rows(StorageResource().frames_path(pid))
 
 
 def test_sharded_build_equals_the_unsharded_one(demo_env, tmp_path: Path, monkeypatch) -> None:
