@@ -27,7 +27,7 @@ from typing import Any
 import dagster as dg
 
 from lb_assets.defs.partitions import ensure_partitions
-from lb_assets.defs.projects import PROJECTS_FILE_ENV, demo_projects_file, projects_file
+from lb_assets.projects import PROJECTS_FILE_ENV, demo_projects_file, projects_file
 
 logger = logging.getLogger(__name__)
 

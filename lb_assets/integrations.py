@@ -29,18 +29,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from lb_assets.convert.convert import ConvertedRow, convert_data_row
-from lb_assets.convert.ontology import OntologyPlan, build_plan
-from lb_assets.convert.rows import DataRowInfo, parse_row, row_key
+from lb_assets.convert.convert import ConvertedRow
+from lb_assets.convert.ontology import OntologyPlan
+from lb_assets.convert.rows import DataRowInfo, row_key
 from lb_assets.errors import ConfigError, IncompatibleDatasetsError, MediaError
 from lb_assets.labelbox.client import make_client
-from lb_assets.labelbox.export import export_project, iter_export_rows, iter_unique_rows
-from lb_assets.labelbox.ontology import fetch_ontology
+from lb_assets.labelbox.export import export_project, iter_export_rows
+from lb_assets.labelbox.ontology import fetch_ontology, ontology_id_from_export
 from lb_assets.labelbox.upload import UploadResult, create_annotation_project, default_global_key
 from lb_assets.media.fetch import MediaFetcher
+from lb_assets.media.image import load_image
 from lb_assets.media.presign import LabelboxBearerPresigner, normalize_presign_result
 from lb_assets.media.video import iter_video_frames
-from lb_assets.media.image import load_image
+from lb_assets.pipeline import FetcherMaskSource, column_plan, iter_converted, read_infos
 from lb_assets.progress import Bars, ConversionBars, ExportBar, FrameBuildBars, ProgressSetting
 from lb_assets.store import schema
 from lb_assets.store.annotations import ApplyResult, apply_annotations
@@ -119,7 +120,7 @@ def _project_json(client: Any, project_id: str, project_json: Any, fail_on_expor
 
 def _infos(project_json: list[dict], project_id: str, media_type: str, fail_on_error: bool) -> list[DataRowInfo]:
     """Parse and validate every row BEFORE any dataset is touched (D17)."""
-    infos = [parse_row(row, project_id, i, default_media_type=media_type) for i, row in iter_unique_rows(project_json)]
+    infos = read_infos(project_json, project_id, media_type)
     wrong = [i for i in infos if i.media_type != media_type]
     if wrong:
         message = (f"project {project_id}: {len(wrong)} data row(s) are not {media_type} "
@@ -154,16 +155,6 @@ def _fetcher(url_presigner: Callable[[str], Any] | None, lb_api_key: str | None,
     else:
         presigner = None
     return MediaFetcher(presigner=presigner, allowed_roots=tuple(allowed_roots or ()))
-
-
-class _MaskFetcher:
-    """``MaskSource`` over a fetcher (masks need the Labelbox bearer key)."""
-
-    def __init__(self, fetcher: MediaFetcher) -> None:
-        self._fetcher = fetcher
-
-    def fetch(self, url: str) -> bytes:
-        return self._fetcher.fetch_bytes(url)
 
 
 # ------------------------------------------------------------------------------------------ frame datasets
@@ -411,7 +402,7 @@ class LabelboxConverter:
     """
 
     def __init__(self, dataset: Any, rows: list[dict], plan: OntologyPlan, project_id: str, media_type: str,
-                 masks: _MaskFetcher, label_policy: str, strict: bool, generate_metadata: bool,
+                 masks: FetcherMaskSource, label_policy: str, strict: bool, generate_metadata: bool,
                  metadata_prefix: str) -> None:
         self.dataset = dataset
         self.plan = plan
@@ -432,12 +423,8 @@ class LabelboxConverter:
 
         ``masks`` replaces the converter's mask source (e.g. one counting fetches for a progress bar).
         """
-        for i, row in iter_unique_rows(self._rows):
-            info = parse_row(row, self.project_id, i, default_media_type=self.media_type)
-            if info.media_type != self.media_type:
-                continue
-            yield convert_data_row(info, self.plan, policy=self._policy, masks=masks or self._masks,
-                                   strict=self._strict)
+        yield from iter_converted(self._rows, self.project_id, self.plan, policy=self._policy, strict=self._strict,
+                                  masks=masks or self._masks, media_type=self.media_type)
 
     def dataset_with_applied_annotations(self, commit_message: str | None = None, *,
                                          progress: ProgressSetting = None) -> Any:
@@ -499,14 +486,14 @@ def _converter(
         logger.info("project %s: no data rows; no converter", project_id)
         return None
     infos = _infos(rows, project_id, media_type, fail_on_error)
-    ontology_id = next((i.ontology_id for i in infos if i.ontology_id), None)
-    if not ontology_id:
+    ontology = ontology_id_from_export(rows, project_id)
+    if not ontology:
         raise ConfigError(f"project {project_id}: the export names no ontology (project_details.ontology_id)")
-    plan = build_plan(fetch_ontology(client, ontology_id), media_type, group_mapping, meta_prefix=metadata_prefix)
+    plan = column_plan(fetch_ontology(client, ontology), media_type, group_mapping, meta_prefix=metadata_prefix)
     project_name = next((i.project_name for i in infos if i.project_name), project_id)
     ds = deeplake_ds_loader(project_name)
     _check_dataset(ds, project_id, media_type, fail_on_error)
-    masks = _MaskFetcher(_fetcher(None, lb_api_key, allowed_roots))
+    masks = FetcherMaskSource(_fetcher(None, lb_api_key, allowed_roots))
     converter = LabelboxConverter(ds, rows, plan, project_id, media_type, masks, label_policy, strict,
                                   generate_metadata, metadata_prefix)
     converter.progress, converter.data_rows = progress, len(infos)

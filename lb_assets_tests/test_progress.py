@@ -147,7 +147,7 @@ def test_frame_build_bars_follow_the_events() -> None:
 
 
 def test_pipeline_finish_lines(caplog: pytest.LogCaptureFixture) -> None:
-    from lb_assets.defs.pipeline import ProgressLogger
+    from lb_assets.defs.observe import ProgressLogger
 
     log = logging.getLogger("run")
     reporter = ProgressLogger(log, "proj-1")
@@ -161,7 +161,7 @@ def test_pipeline_finish_lines(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_conversion_tap_finish_line(caplog: pytest.LogCaptureFixture) -> None:
     from lb_assets.convert.ontology import build_plan
-    from lb_assets.defs.pipeline import ConversionTap
+    from lb_assets.defs.observe import ConversionTap
 
     tap = ConversionTap(build_plan({"tools": [], "classifications": []}, "image"), logging.getLogger("run"), "proj-1")
     tap.data_rows, tap.frames = 3, 3

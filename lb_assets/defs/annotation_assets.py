@@ -16,7 +16,8 @@ from typing import Any
 
 import dagster as dg
 
-from lb_assets.defs import checks, pipeline
+from lb_assets import pipeline
+from lb_assets.defs import checks, observe
 from lb_assets.defs.asset_support import (
     BRANCH,
     DEEPLAKE_GROUP,
@@ -30,6 +31,7 @@ from lb_assets.defs.asset_support import (
     open_existing,
     preview_metadata,
     require_export,
+    row_keys,
     secrets_of,
     settings_metadata,
     with_stage,
@@ -39,9 +41,9 @@ from lb_assets.defs.exports import ExportPlace, export_uri, read_ontology_snapsh
 from lb_assets.defs.failures import step_errors
 from lb_assets.defs.labelbox_resource import LabelboxResource
 from lb_assets.defs.partitions import labelbox_projects
-from lb_assets.defs.projects import settings_for
 from lb_assets.defs.resources import PresignerResource, StorageResource
 from lb_assets.errors import ConfigError
+from lb_assets.projects import settings_for
 
 ANNOTATED_BRANCH = "annotated_branch"
 ANNOTATION_DATASET = "annotation_dataset"
@@ -125,12 +127,12 @@ class _BranchWriter:
             return apply_annotations(self.stage.ds, rows, plan, commit_message=f"Labelbox annotations of project "
                                      f"{self.pid}", before_commit=lambda: health.check_free_space(self.path))
 
-    def publish(self, result: Any, tap: pipeline.ConversionTap, plan: Any, settings: Any) -> dg.MaterializeResult:
+    def publish(self, result: Any, tap: observe.ConversionTap, plan: Any, settings: Any) -> dg.MaterializeResult:
         """Publish when the branch holds every row of main; the materialization with all its checks."""
-        main_keys = pipeline.row_keys(self.main)
+        main_keys = row_keys(self.main)
         contains, commit = self.stage.publish(
             f"lb_assets: publish annotations of project {self.pid} (run {self.context.run_id})",
-            check=lambda staged: checks.check_branch_contains_main(main_keys, pipeline.row_keys(staged)),
+            check=lambda staged: checks.check_branch_contains_main(main_keys, row_keys(staged)),
         )
         branch = self.stage.published
         return dg.MaterializeResult(
@@ -142,7 +144,7 @@ class _BranchWriter:
                 checks.check_unknown_tools(tap.skipped, tap.invalid_by_data_row, tap.clipped),
             ]),
             metadata=dataset_metadata(self.pid, self.path, branch, BRANCH, commit)
-            | preview_metadata(self.context, branch, pipeline.row_keys(branch), tap)
+            | preview_metadata(self.context, branch, row_keys(branch), tap)
             | annotation_metadata(result, tap, plan)
             | settings_metadata(settings)
             | {"deeplake/published": contains.passed},
@@ -172,7 +174,7 @@ class _DatasetWriter:
             return write_annotations_into(self.stage.ds, self.frames, rows, plan, self.target,
                                           before_commit=lambda: health.check_free_space(self.target))
 
-    def publish(self, result: Any, tap: pipeline.ConversionTap, plan: Any, settings: Any) -> dg.MaterializeResult:
+    def publish(self, result: Any, tap: observe.ConversionTap, plan: Any, settings: Any) -> dg.MaterializeResult:
         """Publish when the dataset lines up with the frames (and swap a repaired one in)."""
         from lb_assets.store import repair as repairs
         from lb_assets.store.datasets import open_or_create
@@ -209,18 +211,19 @@ def _converted_rows(
     storage: StorageResource,
     presigner: PresignerResource,
     frames: Any,
-) -> tuple[Any, Any, pipeline.ConversionTap, Iterator[Any]]:
+) -> tuple[Any, Any, observe.ConversionTap, Iterator[Any]]:
     """The effective settings, the ontology plan, a coverage tap and the lazily converted rows of the export."""
     pid = context.partition_key
     export_file = require_export(storage, pid)
     settings = config.apply(settings_for(pid))
     media_type = settings.media_type or media_type_from_meta(frames) or "video"
-    plan = pipeline.build_plan(_ontology(labelbox, pid, storage.export_location(pid)), media_type,
+    plan = pipeline.column_plan(_ontology(labelbox, pid, storage.export_location(pid)), media_type,
                                settings.group_mapping)
     settings = settings.with_overrides(media_type=media_type)
-    tap = pipeline.ConversionTap(plan, context.log, pid)
+    tap = observe.ConversionTap(plan, context.log, pid)
     masks = pipeline.FetcherMaskSource(presigner.mask_fetcher(labelbox.api_key, labelbox.endpoint))
-    return settings, plan, tap, tap.wrap(pipeline.iter_converted(export_file, pid, plan, settings, masks))
+    return settings, plan, tap, tap.wrap(pipeline.iter_converted(
+        export_file, pid, plan, policy=settings.label_policy, strict=settings.strict, masks=masks))
 
 
 def _ontology(labelbox: LabelboxResource, pid: str, export_dir: ExportPlace) -> dict[str, Any]:

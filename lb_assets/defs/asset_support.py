@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from lb_assets.defs import pipeline
+from lb_assets.defs import observe
 from lb_assets.defs.exports import local_export
 from lb_assets.defs.preview import human_size, legend_entries, preview_markdown, render_preview, rows_table
-from lb_assets.defs.resources import PresignerResource, StorageResource
+from lb_assets.defs.resources import StorageResource
 from lb_assets.errors import ConfigError
 from lb_assets.redact import redact_url
 
@@ -81,10 +81,17 @@ def speed_metadata(rows: int, seconds: float, size_before: int, path: str) -> di
         "deeplake/rows_per_second": dg.MetadataValue.float(round(rows / seconds, 2) if seconds > 0 else 0.0),
         "deeplake/build_seconds": dg.MetadataValue.float(round(seconds, 2)),
     }
-    size = pipeline.dataset_size(path)
+    size = observe.dataset_size(path)
     if size is not None:
         out["deeplake/bytes_written"] = dg.MetadataValue.int(max(0, size - size_before))
     return out
+
+
+def row_keys(ds: Any) -> list[str]:
+    """Every row key of a dataset, in row order (`lb_assets.store.frames.read_row_keys`)."""
+    from lb_assets.store.frames import read_row_keys
+
+    return read_row_keys(ds)
 
 
 def settings_metadata(settings: Any) -> dict[str, Any]:
@@ -119,7 +126,7 @@ def media_type_from_meta(ds: Any) -> str | None:
 
 def dataset_metadata(pid: str, path: str, ds: Any, branch: str, commit: str) -> dict[str, Any]:
     """Where a dataset is (``dagster/uri``, redacted), which commit and branch, its rows, columns and size."""
-    size = pipeline.dataset_size(path)
+    size = observe.dataset_size(path)
     meta: dict[str, Any] = {
         "labelbox/project_id": pid,
         "deeplake/branch": branch,
@@ -160,14 +167,14 @@ def data_rows_table(infos: list[Any]) -> dg.MetadataValue:
                 "resolution": f"{i.width}x{i.height}",
                 "workflow_status": i.workflow_status or "",
             }
-            for i in infos[: pipeline.TABLE_ROWS]
+            for i in infos[: observe.TABLE_ROWS]
         ],
         {"data_row_id": "string", "global_key": "string", "frames": "int", "resolution": "string",
          "workflow_status": "string"},
     )
 
 
-def annotation_metadata(result: Any, tap: pipeline.ConversionTap, plan: Any) -> dict[str, Any]:
+def annotation_metadata(result: Any, tap: observe.ConversionTap, plan: Any) -> dict[str, Any]:
     return {
         "deeplake/annotation_columns": dg.MetadataValue.json(
             {name: spec.kind for name, spec in plan.columns.items()}
@@ -184,7 +191,7 @@ def annotation_metadata(result: Any, tap: pipeline.ConversionTap, plan: Any) -> 
     }
 
 
-def preview_metadata(context: dg.AssetExecutionContext, ds: Any, keys: list[str], tap: pipeline.ConversionTap) -> dict[str, Any]:
+def preview_metadata(context: dg.AssetExecutionContext, ds: Any, keys: list[str], tap: observe.ConversionTap) -> dict[str, Any]:
     """``deeplake/preview``: the frame with the most kinds of drawable annotations, drawn, with a legend."""
     best = tap.picker.best
     if best.row_key is None or best.row_key not in keys:

@@ -13,38 +13,27 @@ and ``lb_assets.store`` (imported inside the functions so loading the definition
 # annotations at definition time.
 
 import hashlib
-import time
 
 import dagster as dg
 
-from lb_assets.defs import checks, pipeline
 from lb_assets.defs.annotation_assets import labelbox_annotations
-from lb_assets.defs.frame_assets import frame_dataset
 from lb_assets.defs.asset_support import (
-    DEEPLAKE_GROUP,
     LABELBOX_GROUP,
     LABELBOX_RETRY,
-    MEDIA_RETRY,
     OWNERS,
     TAGS,
-    data_rows_table,
-    dataset_metadata,
     one_writer,
-    require_export,
     secrets_of,
-    speed_metadata,
     timestamp_value,
-    verify_new_media,
-    with_stage,
 )
-from lb_assets.defs.config import AnnotationProjectConfig, ExportConfig, FramesConfig
+from lb_assets.defs.config import AnnotationProjectConfig, ExportConfig
 from lb_assets.defs.exports import export_uri, refresh_export, snapshot_ontology
 from lb_assets.defs.failures import step_errors
+from lb_assets.defs.frame_assets import frame_dataset
 from lb_assets.defs.labelbox_resource import LabelboxResource
 from lb_assets.defs.partitions import ensure_partitions, labelbox_projects
 from lb_assets.defs.preview import human_size
-from lb_assets.defs.projects import settings_for
-from lb_assets.defs.resources import PresignerResource, StorageResource
+from lb_assets.defs.resources import StorageResource
 
 
 @dg.asset(

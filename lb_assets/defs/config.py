@@ -1,6 +1,6 @@
 """Run configuration (Dagster ``Config`` classes) of the assets.
 
-Every field left at ``None`` keeps the project's setting from projects.yaml (see ``lb_assets.defs.projects``).
+Every field left at ``None`` keeps the project's setting from projects.yaml (see ``lb_assets.projects``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from typing import Any, Optional
 import dagster as dg
 from pydantic import Field
 
-from lb_assets.defs.projects import ProjectSettings
-
+from lb_assets.projects import ProjectSettings
 
 
 # Closed choices as enums (Dagster's config types for a fixed set): the launchpad offers and validates them.

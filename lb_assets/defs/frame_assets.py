@@ -17,7 +17,8 @@ from typing import Any
 
 import dagster as dg
 
-from lb_assets.defs import checks, pipeline
+from lb_assets import pipeline
+from lb_assets.defs import checks, observe
 from lb_assets.defs.asset_support import (
     DEEPLAKE_GROUP,
     MEDIA_RETRY,
@@ -27,6 +28,7 @@ from lb_assets.defs.asset_support import (
     dataset_metadata,
     one_writer,
     require_export,
+    row_keys,
     secrets_of,
     settings_metadata,
     speed_metadata,
@@ -36,8 +38,8 @@ from lb_assets.defs.asset_support import (
 from lb_assets.defs.config import FramesConfig
 from lb_assets.defs.failures import step_errors
 from lb_assets.defs.partitions import labelbox_projects
-from lb_assets.defs.projects import settings_for
 from lb_assets.defs.resources import PresignerResource, StorageResource
+from lb_assets.projects import settings_for
 
 ASSET = "frame_dataset"
 CHECK_OUTPUT = f"{ASSET}_{checks.FRAME_COUNTS}"
@@ -121,7 +123,7 @@ def build_frame_shard(
         infos = [i for i in pipeline.read_infos(require_export(storage, pid), pid) if i.data_row_id in wanted]
         settings = config.apply(settings_for(pid))
         branch = parent.branches[shard.branch].open()
-        reporter = pipeline.ProgressLogger(context.log, pid)
+        reporter = observe.ProgressLogger(context.log, pid)
         result = build_frame_dataset(
             branch, infos, presigner.media_fetcher(settings.allowed_roots), storage=settings.frame_storage,
             batch_size=config.batch_size, frame_count_policy=settings.frame_count_policy, progress=reporter,
@@ -159,7 +161,7 @@ def publish_frames(  # type: ignore[no-untyped-def]
             merge_shards(stage.ds, build)
         check, commit = stage.publish(
             f"lb_assets: publish frames of project {pid} (run {context.run_id})",
-            check=lambda staged: checks.check_frame_counts(pipeline.row_keys(staged), infos),
+            check=lambda staged: checks.check_frame_counts(row_keys(staged), infos),
             audits=(lambda staged: verify_new_media(staged, stage),),
         )
         if config.repair and check.passed:

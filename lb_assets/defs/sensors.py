@@ -42,7 +42,7 @@ import dagster as dg
 
 from lb_assets.defs.labelbox_resource import LabelboxResource
 from lb_assets.defs.partitions import LABELBOX_PROJECTS, labelbox_projects
-from lb_assets.defs.projects import ProjectSettings, load_projects
+from lb_assets.projects import ProjectSettings, load_projects
 from lb_assets.redact import redact_text
 
 SENSOR_NAME = "labeling_completion_sensor"

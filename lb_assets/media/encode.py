@@ -10,8 +10,9 @@ column's compression. Encoding them ourselves is what makes frame builds fast on
   compression stores (Pillow quality 70, 4:2:0), so datasets do not change.
 * :func:`encode_jpeg_frame` encodes a decoded video frame straight from its YUV 4:2:0 planes with
   libjpeg-turbo (``simplejpeg``): no RGB round trip (swscale to RGB, then RGB to YCbCr and chroma
-  downsampling inside the encoder), ~40% less CPU per frame than RGB + Deep Lake's encoder, same quality
-  setting and subsampling (70, 4:2:0), within ~0.4 dB PSNR of it against the decoded frames.
+  downsampling inside the encoder): ~3.6 ms instead of ~5.1 ms of CPU per 720p frame (measured alone), same
+  quality setting and subsampling (70, 4:2:0), 0.04-0.32 dB PSNR below Deep Lake's own encoding against
+  the decoded frames on real clips (benchmarks/README.md).
 * :func:`encode_png` is a minimal lossless PNG writer (8-bit RGB, the "Up" filter on every row, zlib
   level 1): ~3-4x less CPU per frame than Deep Lake's (or Pillow's) PNG encoder, at about the same
   size on video frames. Read back, the pixels equal the input exactly.

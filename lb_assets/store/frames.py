@@ -41,7 +41,7 @@ BACKGROUND_APPEND = True  # append on a background thread while the next frames 
 #: ffmpeg decoder threads per storage (None: ffmpeg's default). One: the encoders get the other cores, and
 #: H.264's slice threads gained nothing on real 720p footage (one slice per frame) while costing CPU.
 DECODER_THREADS: dict[str, int | None] = {"jpeg": 1, "png": 1}
-#: JPEG frames: encoded by us straight from the decoder's YUV planes (`encode_jpeg_frame`, ~40% less CPU)
+#: JPEG frames: encoded by us straight from the decoder's YUV planes (`encode_jpeg_frame`, ~30% less CPU)
 #: on the encoder threads, appended as bytes; False: RGB arrays encoded by Deep Lake inside ``append``.
 JPEG_BY_US = True
 MAX_FRAME_BATCH = 32  # frames per append: 16-32 are as fast as 100 (and 64 slower), with a third of the memory

@@ -16,11 +16,11 @@ import dagster as dg
 import numpy as np
 import pytest
 
+from lb_assets import pipeline
 from lb_assets.convert.convert import convert_data_row
 from lb_assets.convert.ontology import build_plan
 from lb_assets.convert.rows import parse_row
-from lb_assets.defs import checks, pipeline
-from lb_assets.defs.projects import ProjectSettings
+from lb_assets.defs import checks, observe
 from lb_assets_tests.convert.helpers import PID, bbox, image_ontology, image_row, label
 
 API_KEY = "sandbox-key"
@@ -43,7 +43,7 @@ def test_tap_counts_drops_per_reason_and_data_row_and_logs_them(caplog: pytest.L
         _converted("dr-b", [_box(500, 1, 2, 2, "out"), _box(-5, 1, 10, 2, "clip")]),
         _converted("dr-c", [_box(1, 1, 2, 2, "ok")]),
     ]
-    tap = pipeline.ConversionTap(build_plan(image_ontology(), "image"), logging.getLogger("run"), "proj-1")
+    tap = observe.ConversionTap(build_plan(image_ontology(), "image"), logging.getLogger("run"), "proj-1")
     with caplog.at_level(logging.WARNING, logger="run"):
         assert len(list(tap.wrap(rows))) == 3
     assert tap.invalid == {"non_finite": 1, "negative_size": 1, "outside_frame": 1}
@@ -153,9 +153,9 @@ def test_duplicate_rows_through_the_assets_helpers(lb_demo_sandbox, duplicated_i
 
     client = make_client(API_KEY, lb_demo_sandbox.endpoint)
     plan = build_plan(fetch_ontology(client, infos[0].ontology_id), "image")
-    tap = pipeline.ConversionTap(plan, logging.getLogger("run"), pid)
+    tap = observe.ConversionTap(plan, logging.getLogger("run"), pid)
     masks = pipeline.FetcherMaskSource(fetcher)
-    converted = tap.wrap(pipeline.iter_converted(export_file, pid, plan, ProjectSettings(pid), masks))
+    converted = tap.wrap(pipeline.iter_converted(export_file, pid, plan, masks=masks))
     write_annotation_dataset(str(tmp_path / "ann"), frames, converted, plan)
     ann = open_or_create(str(tmp_path / "ann"))
     check_compatible(frames, ann)

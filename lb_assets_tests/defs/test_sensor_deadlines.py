@@ -13,7 +13,7 @@ import pytest
 from lb_assets.definitions import REFRESH_SELECTION
 from lb_assets.defs.labelbox_resource import LabelboxResource
 from lb_assets.defs.partitions import LABELBOX_PROJECTS
-from lb_assets.defs.projects import ProjectSettings
+from lb_assets.projects import ProjectSettings
 from lb_assets.defs.sensors import (
     CALL_TIMEOUT_ENV,
     NOT_REACHED,

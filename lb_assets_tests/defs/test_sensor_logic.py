@@ -4,7 +4,7 @@ import json
 import logging
 from types import SimpleNamespace
 
-from lb_assets.defs.projects import ProjectSettings
+from lb_assets.projects import ProjectSettings
 from lb_assets.defs.sensors import evaluate_projects
 from lb_assets.errors import LabelboxNotFoundError
 

@@ -1,6 +1,7 @@
-"""Plain helpers the assets compose: read an export, build the ontology plan, convert rows, open datasets.
+"""What the assets observe while a run streams by: coverage and preview (`ConversionTap`), progress in the run
+log (`ProgressLogger`), the size of a dataset on disk.
 
-Nothing here knows about Dagster contexts; assets pass loggers and resources in.
+Plain Python (loggers are passed in); the pipeline itself is `lb_assets.pipeline`.
 """
 
 from __future__ import annotations
@@ -13,43 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from lb_assets.defs.preview import PreviewPicker, annotation_summary
-from lb_assets.defs.projects import ProjectSettings
-from lb_assets.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 TABLE_ROWS = 10
 #: data rows with dropped geometry named one by one in the run log (then only the final summary)
 INVALID_ROWS_LOGGED = 20
-
-
-def read_infos(export_file: Path, project_id: str) -> list[Any]:
-    """Parse each data row of an export file once (``DataRowInfo`` list, in export order).
-
-    A data row id exported twice is read from its later row (`lb_assets.labelbox.export.iter_unique_rows`).
-    """
-    from lb_assets.convert.rows import parse_row
-    from lb_assets.labelbox.export import iter_unique_rows
-
-    return [parse_row(row, project_id, i) for i, row in iter_unique_rows(export_file)]
-
-
-def build_plan(normalized: dict[str, Any], media_type: str, group_mapping: dict[str, str]) -> Any:
-    """The column plan of a normalized ontology (the snapshot saved with the export)."""
-    from lb_assets.convert.ontology import build_plan as _build_plan
-
-    return _build_plan(normalized, media_type, group_mapping=group_mapping or None)
-
-
-class FetcherMaskSource:
-    """``lb_assets.convert.masks.MaskSource`` over a ``MediaFetcher`` (auth, retries, timeouts, redaction)."""
-
-    def __init__(self, fetcher: Any) -> None:
-        self.fetcher = fetcher
-
-    def fetch(self, url: str) -> bytes:
-        """The mask PNG bytes."""
-        return self.fetcher.fetch_bytes(url)
 
 
 class ConversionTap:
@@ -142,26 +112,6 @@ class ConversionTap:
                 f"in {seconds:.1f} s")
         self.log.info(line)
         return line
-
-
-def iter_converted(
-    export_file: Path, project_id: str, plan: Any, settings: ProjectSettings, masks: Any | None
-) -> Iterator[Any]:
-    """Convert each data row of the export once (one ``ConvertedRow`` at a time; duplicates: the later row)."""
-    from lb_assets.convert.convert import convert_data_row
-    from lb_assets.convert.rows import parse_row
-    from lb_assets.labelbox.export import iter_unique_rows
-
-    for i, row in iter_unique_rows(export_file):
-        info = parse_row(row, project_id, i)
-        yield convert_data_row(info, plan, policy=settings.label_policy, masks=masks, strict=settings.strict)
-
-
-def row_keys(ds: Any) -> list[str]:
-    """Every row key of a Deep Lake dataset, in row order."""
-    if len(ds) == 0:
-        return []
-    return [str(k) for k in ds["row_key"][:]]
 
 
 def dataset_size(path: str) -> int | None:

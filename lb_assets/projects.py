@@ -78,7 +78,7 @@ def projects_file() -> Path | None:
 
 def demo_projects_file() -> Path:
     """The demo's declared projects, shipped with the package."""
-    return Path(__file__).resolve().parents[1] / "sandbox" / "demo_projects.yaml"
+    return Path(__file__).resolve().parent / "sandbox" / "demo_projects.yaml"
 
 
 def load_projects(path: Path | None = None) -> dict[str, ProjectSettings]:

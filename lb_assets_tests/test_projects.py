@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 
 from lb_assets.defs.config import AnnotationsConfig, FramesConfig
-from lb_assets.defs.projects import ProjectSettings, load_projects, projects_file, settings_for
+from lb_assets.projects import ProjectSettings, load_projects, projects_file, settings_for
 from lb_assets.errors import ConfigError
 
 
 def test_packaged_demo_file_declares_the_sandbox_demo_projects() -> None:
-    from lb_assets.defs.projects import demo_projects_file
+    from lb_assets.projects import demo_projects_file
     from lb_assets.sandbox.demo import DEMO_IMAGE_PROJECT_ID, DEMO_VIDEO_PROJECT_ID
 
     projects = load_projects(demo_projects_file())
