@@ -282,16 +282,7 @@ def convert_data_row(
         MediaError: A mask could not be fetched or decoded.
         ConfigError: Unknown policy, or (strict) a mask without a `MaskSource`.
     """
-    if info.media_type == "video":
-        if info.frame_count is None or info.frame_count < 0:
-            raise ExportRowError(
-                f"project {info.project_id}: video has no media_attributes.frame_count",
-                row_index=info.row_index,
-                data_row_id=info.data_row_id,
-            )
-        n_rows = info.frame_count
-    else:
-        n_rows = 1
+    n_rows = _row_count(info)
     selection = choose_labels(info.labels, policy)
     if selection.ignored:
         logger.info(
@@ -299,33 +290,8 @@ def convert_data_row(
             info.project_id, info.data_row_id, policy, len(selection.labels), selection.ignored, selection.skipped,
         )
     conv = _Converter(info, plan, masks, strict)
-    out_of_range = 0
-    for label in selection.labels:
-        annotations = label.get("annotations") or {}
-        if not isinstance(annotations, dict):
-            raise ExportRowError(
-                f"label {label.get('id')}: annotations is not an object",
-                row_index=info.row_index,
-                data_row_id=info.data_row_id,
-            )
-        if info.media_type == "video":
-            out_of_range += conv.video(annotations, n_rows, str(label.get("id")))
-        else:
-            conv.image(annotations)
-    if out_of_range:
-        message = (
-            f"project {info.project_id}, data row {info.data_row_id}: {out_of_range} annotation(s) on frames "
-            f"beyond frame_count {n_rows} not applied"
-        )
-        if strict:
-            raise ExportRowError(message, row_index=info.row_index, data_row_id=info.data_row_id)
-        logger.warning(message)
-    _log_geometry(info, conv)
-    if conv.unknown:
-        logger.warning(
-            "project %s, data row %s: skipped annotations not in the ontology plan: %s",
-            info.project_id, info.data_row_id, dict(conv.unknown),
-        )
+    out_of_range = _apply_labels(conv, info, selection.labels, n_rows)
+    _report(info, conv, out_of_range, n_rows, strict)
     return ConvertedRow(
         info=info,
         n_rows=n_rows,
@@ -340,6 +306,55 @@ def convert_data_row(
         invalid=conv.invalid,
         clipped=conv.clipped,
     )
+
+
+def _row_count(info: DataRowInfo) -> int:
+    """Rows of a data row in the dataset: its ``frame_count`` (video) or 1 (image)."""
+    if info.media_type != "video":
+        return 1
+    if info.frame_count is None or info.frame_count < 0:
+        raise ExportRowError(
+            f"project {info.project_id}: video has no media_attributes.frame_count",
+            row_index=info.row_index,
+            data_row_id=info.data_row_id,
+        )
+    return info.frame_count
+
+
+def _apply_labels(conv: _Converter, info: DataRowInfo, labels: list[dict[str, Any]], n_rows: int) -> int:
+    """Feed each chosen label's annotations to the converter; annotations on frames beyond ``n_rows``."""
+    out_of_range = 0
+    for label in labels:
+        annotations = label.get("annotations") or {}
+        if not isinstance(annotations, dict):
+            raise ExportRowError(
+                f"label {label.get('id')}: annotations is not an object",
+                row_index=info.row_index,
+                data_row_id=info.data_row_id,
+            )
+        if info.media_type == "video":
+            out_of_range += conv.video(annotations, n_rows, str(label.get("id")))
+        else:
+            conv.image(annotations)
+    return out_of_range
+
+
+def _report(info: DataRowInfo, conv: _Converter, out_of_range: int, n_rows: int, strict: bool) -> None:
+    """Log (or, strict, refuse) what could not be applied: frames out of range, bad geometry, unknown tools."""
+    if out_of_range:
+        message = (
+            f"project {info.project_id}, data row {info.data_row_id}: {out_of_range} annotation(s) on frames "
+            f"beyond frame_count {n_rows} not applied"
+        )
+        if strict:
+            raise ExportRowError(message, row_index=info.row_index, data_row_id=info.data_row_id)
+        logger.warning(message)
+    _log_geometry(info, conv)
+    if conv.unknown:
+        logger.warning(
+            "project %s, data row %s: skipped annotations not in the ontology plan: %s",
+            info.project_id, info.data_row_id, dict(conv.unknown),
+        )
 
 
 def _log_geometry(info: DataRowInfo, conv: _Converter) -> None:

@@ -128,6 +128,33 @@ def _media_type(media: dict, labels: list[dict], default: str | None) -> str | N
     return default
 
 
+def _data_row(row: Any, index: int) -> tuple[dict[str, Any], str]:
+    """The row's ``data_row`` object and its id."""
+    if not isinstance(row, dict):
+        raise ExportRowError(f"expected a JSON object, got {type(row).__name__}", row_index=index)
+    data_row = row.get("data_row")
+    if not isinstance(data_row, dict) or not data_row.get("id"):
+        raise ExportRowError("no data_row.id", row_index=index)
+    return data_row, str(data_row["id"])
+
+
+def _project_block(row: dict[str, Any], project_id: str, index: int, drid: str) -> tuple[dict[str, Any], list[Any]]:
+    """The row's ``projects[project_id]`` object and its labels."""
+    projects = row.get("projects")
+    if not isinstance(projects, dict) or project_id not in projects:
+        have = sorted(projects) if isinstance(projects, dict) else []
+        raise ExportRowError(
+            f"no entry for project {project_id} in 'projects' (has {have})", row_index=index, data_row_id=drid
+        )
+    project = projects[project_id] or {}
+    if not isinstance(project, dict):
+        raise ExportRowError(f"projects[{project_id}] is not an object", row_index=index, data_row_id=drid)
+    labels = project.get("labels") or []
+    if not isinstance(labels, list):
+        raise ExportRowError(f"projects[{project_id}].labels is not a list", row_index=index, data_row_id=drid)
+    return project, labels
+
+
 def parse_row(row: dict, project_id: str, index: int, default_media_type: MediaType | None = None) -> DataRowInfo:
     """Parse one export v2 row for one project.
 
@@ -146,24 +173,8 @@ def parse_row(row: dict, project_id: str, index: int, default_media_type: MediaT
     Raises:
         ExportRowError: The row is malformed, lacks the project, or its media type cannot be told.
     """
-    if not isinstance(row, dict):
-        raise ExportRowError(f"expected a JSON object, got {type(row).__name__}", row_index=index)
-    data_row = row.get("data_row")
-    if not isinstance(data_row, dict) or not data_row.get("id"):
-        raise ExportRowError("no data_row.id", row_index=index)
-    drid = str(data_row["id"])
-    projects = row.get("projects")
-    if not isinstance(projects, dict) or project_id not in projects:
-        have = sorted(projects) if isinstance(projects, dict) else []
-        raise ExportRowError(
-            f"no entry for project {project_id} in 'projects' (has {have})", row_index=index, data_row_id=drid
-        )
-    project = projects[project_id] or {}
-    if not isinstance(project, dict):
-        raise ExportRowError(f"projects[{project_id}] is not an object", row_index=index, data_row_id=drid)
-    labels = project.get("labels") or []
-    if not isinstance(labels, list):
-        raise ExportRowError(f"projects[{project_id}].labels is not a list", row_index=index, data_row_id=drid)
+    data_row, drid = _data_row(row, index)
+    project, labels = _project_block(row, project_id, index, drid)
     media = row.get("media_attributes") or {}
     if not isinstance(media, dict):
         raise ExportRowError("media_attributes is not an object", row_index=index, data_row_id=drid)

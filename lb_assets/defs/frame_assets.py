@@ -59,6 +59,8 @@ class FramePlan:
 
     path: str
     build: Any  # lb_assets.store.shards.BuildPlan
+    started: float = 0.0  # when the plan was made (time.time()): the build's wall time runs from here
+    size_before: int = 0  # bytes of a local dataset before the build
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ def plan_frames(context: dg.OpExecutionContext, config: FramesConfig, storage: S
             create_shard_branches(stage.ds, plan, config.apply(settings_for(pid)).frame_storage)
     context.log.info(f"Project {pid}: {sum(len(s.data_row_ids) for s in plan.shards)} new data rows in "
                      f"{len(plan.shards)} shard(s); {plan.skipped} already in the dataset")
-    yield dg.Output(FramePlan(target, plan), output_name="plan")
+    size = observe.dataset_size(target) or 0
+    yield dg.Output(FramePlan(target, plan, time.time(), size), output_name="plan")
     for shard in plan.shards:
         yield dg.DynamicOutput(ShardJob(target, shard), output_name="shards", mapping_key=f"shard_{shard.index}")
 
@@ -141,51 +144,73 @@ def publish_frames(  # type: ignore[no-untyped-def]
     storage: StorageResource,
 ):
     """Merge the shards into the run's staging branch in order, check it, publish it to main."""
-    from lb_assets.store import repair
-    from lb_assets.store.atomic import read_meta
+    pid = context.partition_key
+    path = storage.frames_path(pid)
+    secrets = secrets_of(storage)
+    with step_errors("frame_dataset (publish)", pid, secrets), one_writer(context, storage, "frames@main", path, secrets):
+        infos = pipeline.read_infos(require_export(storage, pid), pid)
+        check, commit, stage = _merge_check_publish(context, plan, infos, storage)
+        if config.repair and check.passed:
+            from lb_assets.store import repair
+
+            aside = repair.swap_in(path, plan.path)
+            context.log.warning(f"Project {pid}: frame dataset rebuilt; the damaged one is kept at {aside}")
+        shown = plan.path if config.repair and not check.passed else path
+        metadata = _frames_metadata(context, plan, done, infos, config, storage, shown, commit, check.passed)
+    yield dg.Output(None, output_name="result", data_version=dg.DataVersion(commit), metadata=metadata)
+    yield with_stage(check, stage)._replace(asset_key=dg.AssetKey(ASSET))
+
+
+def _merge_check_publish(
+    context: dg.OpExecutionContext, plan: FramePlan, infos: list[Any], storage: StorageResource
+) -> tuple[dg.AssetCheckResult, str, Any]:
+    """The shards merged in order into the run's stage, the blocking check on it, and the publish if it passed."""
     from lb_assets.store.datasets import open_or_create
     from lb_assets.store.publish import Stage
     from lb_assets.store.shards import merge_shards
 
+    stage = Stage.open(open_or_create(plan.path, **storage.open_kwargs()), plan.path, context.run_id,
+                       storage.open_kwargs())
+    with stage.writing():
+        stage.ds.metadata[stage.meta_key] = plan.build.meta
+        merge_shards(stage.ds, plan.build)
+    check, commit = stage.publish(
+        f"lb_assets: publish frames of project {context.partition_key} (run {context.run_id})",
+        check=lambda staged: checks.check_frame_counts(row_keys(staged), infos),
+        audits=(lambda staged: verify_new_media(staged, stage),),
+    )
+    assert check is not None  # a check was given
+    return check, commit, stage
+
+
+def _frames_metadata(
+    context: dg.OpExecutionContext, plan: FramePlan, done: list[ShardDone], infos: list[Any], config: FramesConfig,
+    storage: StorageResource, shown: str, commit: str, published: bool,
+) -> dict[str, Any]:
+    """What the asset page shows for a frame build: dataset, shards, speed, settings."""
+    from lb_assets.store.atomic import read_meta
+    from lb_assets.store.datasets import open_or_create
+
     pid = context.partition_key
-    path = storage.frames_path(pid)
-    target, build = plan.path, plan.build
     settings = config.apply(settings_for(pid))
-    secrets = secrets_of(storage)
-    with step_errors("frame_dataset (publish)", pid, secrets), one_writer(context, storage, "frames@main", path, secrets):
-        infos = pipeline.read_infos(require_export(storage, pid), pid)
-        stage = Stage.open(open_or_create(target, **storage.open_kwargs()), target, context.run_id,
-                           storage.open_kwargs())
-        with stage.writing():
-            stage.ds.metadata[stage.meta_key] = build.meta
-            merge_shards(stage.ds, build)
-        check, commit = stage.publish(
-            f"lb_assets: publish frames of project {pid} (run {context.run_id})",
-            check=lambda staged: checks.check_frame_counts(row_keys(staged), infos),
-            audits=(lambda staged: verify_new_media(staged, stage),),
-        )
-        if config.repair and check.passed:
-            aside = repair.swap_in(path, target)
-            context.log.warning(f"Project {pid}: frame dataset rebuilt; the damaged one is kept at {aside}")
-        ds = open_or_create(target if config.repair and not check.passed else path, **storage.open_kwargs())
-        meta = read_meta(ds) or {}
+    ds = open_or_create(shown, **storage.open_kwargs())
     rows = sum(d.rows_added for d in done)
-    seconds = max((d.seconds for d in done), default=0.0)
-    yield dg.Output(
-        None, output_name="result", data_version=dg.DataVersion(commit),
-        metadata=dataset_metadata(pid, path, ds, "main", commit) | {
+    return (
+        dataset_metadata(pid, storage.frames_path(pid), ds, "main", commit)
+        | {
             "deeplake/rows_added": rows,
             "deeplake/data_rows_added": sum(d.data_rows_added for d in done),
-            "deeplake/data_rows_skipped": build.skipped,
+            "deeplake/data_rows_skipped": plan.build.skipped,
             "deeplake/data_rows_resumed": sum(d.resumed for d in done),
-            "deeplake/shards": len(build.shards),
-            "deeplake/sources": len(meta.get("sources", [])),
+            "deeplake/shards": len(plan.build.shards),
+            "deeplake/sources": len((read_meta(ds) or {}).get("sources", [])),
             "deeplake/frame_storage": settings.frame_storage,
-            "deeplake/published": check.passed,
+            "deeplake/published": published,
             "labelbox/data_rows": data_rows_table(infos),
-        } | speed_metadata(rows, seconds, 0, path) | settings_metadata(settings),
+        }
+        | speed_metadata(rows, time.time() - plan.started, plan.size_before, shown)
+        | settings_metadata(settings)
     )
-    yield with_stage(check, stage)._replace(asset_key=dg.AssetKey(ASSET))
 
 
 @dg.config_mapping
