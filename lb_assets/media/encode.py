@@ -80,11 +80,12 @@ def encode_jpeg_frame(frame: av.VideoFrame, quality: int = DEEPLAKE_JPEG_QUALITY
                       source: VideoSource | None = None) -> bytes:
     """Encode a decoded video frame as baseline JPEG (4:2:0) from its YUV planes, without RGB.
 
-    Thread-safe; swscale (range expansion) and libjpeg-turbo release the GIL, so several frames encode
-    in parallel with decoding. A frame tagged with a non-BT.601 colorspace (e.g. BT.709) is converted
-    to RGB (:func:`lb_assets.media.video.frame_to_rgb`) and encoded from that, so that JPEG decoders
-    (BT.601) show the colours RGB conversion gives. The bytes are what Deep Lake's ``Image(jpeg)``
-    column stores and decodes as given.
+    Thread-safe; the range expansion (Pillow's table lookup, see
+    :func:`lb_assets.media.video.frame_to_jpeg_planes`) and libjpeg-turbo release the GIL, so several
+    frames encode in parallel with decoding. Frames in other pixel formats, or tagged with a non-BT.601
+    colorspace (e.g. BT.709), are converted to RGB (:func:`lb_assets.media.video.frame_to_rgb`) and
+    encoded from that (same quality and 4:2:0), so that JPEG decoders (BT.601) show the colours RGB
+    conversion gives. The bytes are what Deep Lake's ``Image(jpeg)`` column stores and decodes as given.
 
     Args:
         frame: A frame from :func:`lb_assets.media.video.iter_decoded`.

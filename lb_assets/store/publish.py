@@ -43,7 +43,8 @@ Audit = Callable[[Any], None]
 
 
 class _CheckResult(Protocol):
-    passed: bool
+    @property
+    def passed(self) -> bool: ...
 
 
 C = TypeVar("C", bound=_CheckResult)
@@ -124,25 +125,24 @@ class Stage:
         self._readers.append(parent)  # a branch's dataset needs its parent alive (deeplake 4.7.4)
         return parent.branches[self.name].open()
 
-    def publish(
-        self, message: str, check: Callable[[Any], C] | None = None, audits: tuple[Audit, ...] = ()
-    ) -> tuple[C | None, str]:
+    def publish(self, message: str, check: Callable[[Any], C], audits: tuple[Audit, ...] = ()) -> tuple[C, str]:
         """Check the committed stage and merge it into the published branch when ``check`` passes.
 
         Args:
             message: The merge commit's message.
-            check: The blocking check, run on the stage as stored; returns an object with ``passed``.
+            check: The blocking check, run on the stage as stored; returns an object with ``passed``
+                (e.g. a Dagster ``AssetCheckResult``).
             audits: More checks that raise when the stage must not be published.
 
         Returns:
-            (the check's result or None, the published branch's version afterwards).
+            (the check's result, the published branch's version afterwards).
 
         Raises:
             StorageWriteError: The storage failed while the stage was written (the stage is kept).
             UnverifiedWriteError: An audit failed (the stage is kept, the published branch unchanged).
         """
         if len(list(self.ds.history)) <= 1:  # nothing committed on the stage: nothing to publish
-            result = check(self.reopened()) if check is not None else None
+            result = check(self.reopened())
             self.cleanup()
             return result, str(self.published.version)
         logs = [_branch_id(self.published, self.target), _branch_id(self.published, self.name)]
@@ -151,8 +151,8 @@ class Stage:
             self._catch_up()
             staged = self.reopened()
             verify_rows(staged, len(self.ds), f"staging branch {self.name} of {redact_url(self.path)}")
-            result = check(staged) if check is not None else None
-            if result is not None and not result.passed:
+            result = check(staged)
+            if not result.passed:
                 self.abandon()
                 return result, str(self.published.version)
             for audit in audits:
