@@ -4,13 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test dev bench validate clean
+.PHONY: demo test lint dev bench validate clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@echo "Installing into $(VENV) (first run, about a minute) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,postgres,celery,k8s,aws]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,postgres,celery,k8s,aws]'
 	touch $(STAMP)
 
 ## Run the whole asset graph on the bundled demo (local Labelbox sandbox, no account, no network).
@@ -20,6 +20,10 @@ demo: $(STAMP)
 ## Install and run the whole test suite.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## Lint gates: ruff (lint and format check) and mypy (configuration in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check lb_assets && $(BIN)/ruff format --check lb_assets && $(BIN)/mypy
 
 ## Start the sandbox and `dagster dev` (UI on http://127.0.0.1:3000).
 dev: $(STAMP)

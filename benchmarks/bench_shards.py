@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _ours  # noqa: E402
 import media_gen  # noqa: E402
 from _harness import (  # noqa: E402
-    Measurement, Unavailable, cpu_count, ratio_line, read_status_kb, record_error, run_isolated, workdir_session,
+    Unavailable, cpu_count, ratio_line, read_status_kb, record_error, run_isolated, workdir_session,
 )
 
 TARGET_SPEEDUP = 1.7
@@ -127,10 +127,6 @@ def _start_pinned(ctx: Any, cpu: int | None, **kwargs: Any) -> Any:
     return proc
 
 
-class _Passed:
-    passed = True
-
-
 def sharded_build(ds_path: str, rows: list[dict[str, Any]], root: str, shards: int, pinned: bool, ctx: Any,
                   commit_every: int | None = COMMIT_EVERY) -> dict[str, Any]:
     """Plan, branch, build the shards in parallel processes, merge and publish; the times of each phase."""
@@ -207,7 +203,8 @@ def published_digest(ds_path: str) -> tuple[list[tuple[str, int, int, str]], Any
         vids = [int(v) for v in ds["video_idx"][first:last]]
         fids = [int(v) for v in ds["frame_idx"][first:last]]
         blobs = ds["frames"].get_bytes(slice(first, last))
-        out.extend((k, v, f, hashlib.sha1(bytes(b)).hexdigest()) for k, v, f, b in zip(keys, vids, fids, blobs))
+        out.extend((k, v, f, hashlib.sha1(bytes(b)).hexdigest())
+                   for k, v, f, b in zip(keys, vids, fids, blobs, strict=True))
     return out, read_meta(ds)
 
 

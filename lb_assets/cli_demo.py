@@ -84,8 +84,18 @@ def demo_environment(output: Path, port: int = 0, seed: int = 0) -> Iterator[tup
     from lb_assets.sandbox import LabelboxSandbox
 
     home, data = prepare_home(output)
-    saved = {k: os.environ.get(k) for k in ("LABELBOX_ENDPOINT", "LABELBOX_API_KEY", "DAGSTER_HOME", "LB_ASSETS_HOME",
-                                             "NO_PROXY", "no_proxy", PROJECTS_FILE_ENV)}
+    saved = {
+        k: os.environ.get(k)
+        for k in (
+            "LABELBOX_ENDPOINT",
+            "LABELBOX_API_KEY",
+            "DAGSTER_HOME",
+            "LB_ASSETS_HOME",
+            "NO_PROXY",
+            "no_proxy",
+            PROJECTS_FILE_ENV,
+        )
+    }
     with LabelboxSandbox(api_key=DEMO_API_KEY, port=port) as sandbox:
         projects = sandbox.load_demo(seed=seed)
         no_proxy = ",".join(x for x in [os.environ.get("NO_PROXY", ""), "127.0.0.1,localhost"] if x)
@@ -109,8 +119,9 @@ def demo_environment(output: Path, port: int = 0, seed: int = 0) -> Iterator[tup
                     os.environ[key] = value
 
 
-def materialize_project(instance: dg.DagsterInstance, project_id: str, run_config: Any = None,
-                        tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+def materialize_project(
+    instance: dg.DagsterInstance, project_id: str, run_config: Any = None, tags: dict[str, str] | None = None
+) -> dg.ExecuteInProcessResult:
     """Materialize the export and every downstream asset of one project partition, in-process."""
     from lb_assets.definitions import build_resources
     from lb_assets.defs.assets import PROJECT_ASSETS
@@ -142,8 +153,9 @@ class AssetLines:
         self.instance = instance
         self.token = uuid.uuid4().hex
         self.bars = Bars(progress)
-        self.bar = self.bars.bar(label, total=total, unit="asset",
-                                 bar_format="{desc}: {n_fmt}/{total_fmt} assets |{bar}| [{elapsed}]")
+        self.bar = self.bars.bar(
+            label, total=total, unit="asset", bar_format="{desc}: {n_fmt}/{total_fmt} assets |{bar}| [{elapsed}]"
+        )
         self.lines: list[str] = []
         self._run_id: str | None = None
         self._cursor: str | None = None
@@ -212,6 +224,10 @@ class AssetLines:
             print(line, flush=True)
 
 
+def _column_names(ds: Any) -> list[str]:
+    return sorted(c.name for c in ds.schema.columns)
+
+
 def summarize(project_id: str) -> dict[str, Any]:
     """Rows, columns and commit ids of one project's datasets (paths from the storage resource)."""
     import deeplake
@@ -222,18 +238,17 @@ def summarize(project_id: str) -> dict[str, Any]:
     frames = deeplake.open_read_only(storage.frames_path(project_id))
     branch = frames.branches["labelbox"].open() if "labelbox" in frames.branches.names() else None
     ann = deeplake.open_read_only(storage.annotations_path(project_id))
-    cols = lambda ds: sorted(c.name for c in ds.schema.columns)  # noqa: E731
     return {
         "frames_path": storage.frames_path(project_id),
         "annotations_path": storage.annotations_path(project_id),
         "rows": len(frames),
         "main_commit": frames.version,
-        "main_columns": cols(frames),
+        "main_columns": _column_names(frames),
         "branch_commit": branch.version if branch is not None else None,
-        "branch_columns": cols(branch) if branch is not None else [],
+        "branch_columns": _column_names(branch) if branch is not None else [],
         "annotation_rows": len(ann),
         "annotation_commit": ann.version,
-        "annotation_columns": cols(ann),
+        "annotation_columns": _column_names(ann),
     }
 
 
@@ -250,7 +265,10 @@ def run_demo(ns: argparse.Namespace | None = None) -> int:
             if not result.success:
                 failed.append(pid)
                 print(f"  FAILED: see the run {result.run_id} in {os.environ['DAGSTER_HOME']}", flush=True)
-        print(f"\nDagster instance: {os.environ['DAGSTER_HOME']} (open it with `lb-assets dev` or DAGSTER_HOME=... dagster dev)")
+        print(
+            f"\nDagster instance: {os.environ['DAGSTER_HOME']} "
+            "(open it with `lb-assets dev` or DAGSTER_HOME=... dagster dev)"
+        )
         for kind, pid in projects.items():
             if pid in failed:
                 continue
@@ -268,18 +286,23 @@ def run_demo(ns: argparse.Namespace | None = None) -> int:
 
 
 def _next_steps(s: dict[str, Any]) -> None:
-    print(f"""
+    print(
+        f"""
 Next steps
   make dev        # the Dagster UI on http://127.0.0.1:3000, with the sandbox's labeling moving on
   python          # read the annotated frames:
     import deeplake
-    ds = deeplake.open_read_only("{s['frames_path']}")
+    ds = deeplake.open_read_only("{s["frames_path"]}")
     branch = ds.branches["labelbox"].open()   # keep `ds` in a variable while you use the branch
     print(len(branch), [c.name for c in branch.schema.columns][:8])
-    print(branch["row_key"][0], branch["frames"][0].shape)""", flush=True)
+    print(branch["row_key"][0], branch["frames"][0].shape)""",
+        flush=True,
+    )
 
 
-def _materialize_quietly(instance: dg.DagsterInstance, pid: str, label: str, progress: Any) -> dg.ExecuteInProcessResult:
+def _materialize_quietly(
+    instance: dg.DagsterInstance, pid: str, label: str, progress: Any
+) -> dg.ExecuteInProcessResult:
     """`materialize_project` with one line per asset instead of Dagster's console log (warnings still shown)."""
     from lb_assets.defs.assets import PROJECT_ASSETS
 
@@ -303,11 +326,27 @@ def run_dev(ns: argparse.Namespace | None = None) -> int:
         ensure_partitions(instance, list(projects.values()))
         instance.dispose()
         stop = threading.Event()
-        ticker = threading.Thread(target=_advance_loop, args=(sandbox, projects, every, stop, advance_labeling), daemon=True)
+        ticker = threading.Thread(
+            target=_advance_loop, args=(sandbox, projects, every, stop, advance_labeling), daemon=True
+        )
         ticker.start()
         env = dict(os.environ, LB_ASSETS_SENSOR_INTERVAL=os.environ.get("LB_ASSETS_SENSOR_INTERVAL", "15"))
-        cmd = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port), "-m", "lb_assets.definitions"]
-        print(f"Sandbox at {sandbox.endpoint}; labeling advances every {every:g}s. UI: http://127.0.0.1:{port}", flush=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            "lb_assets.definitions",
+        ]
+        print(
+            f"Sandbox at {sandbox.endpoint}; labeling advances every {every:g}s. UI: http://127.0.0.1:{port}",
+            flush=True,
+        )
         proc = subprocess.Popen(cmd, env=env, start_new_session=True)
         try:
             return proc.wait()

@@ -40,7 +40,7 @@ from lb_assets.labelbox.upload import UploadResult, create_annotation_project, d
 from lb_assets.media.fetch import MediaFetcher
 from lb_assets.media.image import load_image
 from lb_assets.media.presign import LabelboxBearerPresigner, normalize_presign_result
-from lb_assets.media.video import iter_video_frames
+from lb_assets.media.video import FrameCountPolicy, iter_video_frames
 from lb_assets.pipeline import FetcherMaskSource, column_plan, iter_converted, read_infos
 from lb_assets.progress import Bars, ConversionBars, ExportBar, FrameBuildBars, ProgressSetting
 from lb_assets.store import schema
@@ -85,16 +85,24 @@ def create_labelbox_annotation_project(
     """
     client = make_client(lb_api_key)
     return create_annotation_project(
-        client, list(video_paths), lb_dataset_name, lb_project_name, lb_ontology=lb_ontology,
-        lb_batch_priority=lb_batch_priority, data_upload_strategy=data_upload_strategy,
-        lb_batches_name=lb_batches_name, lb_iam_integration_id=lb_iam_integration_id,
-        lb_global_key_generator=lb_global_key_generator, media_type=media_type,
+        client,
+        list(video_paths),
+        lb_dataset_name,
+        lb_project_name,
+        lb_ontology=lb_ontology,
+        lb_batch_priority=lb_batch_priority,
+        data_upload_strategy=data_upload_strategy,
+        lb_batches_name=lb_batches_name,
+        lb_iam_integration_id=lb_iam_integration_id,
+        lb_global_key_generator=lb_global_key_generator,
+        media_type=media_type,
     )
 
 
 # ------------------------------------------------------------------------------------------- shared helpers
-def _project_json(client: Any, project_id: str, project_json: Any, fail_on_export_error: bool,
-                  bars: Bars | None = None) -> list[dict]:
+def _project_json(
+    client: Any, project_id: str, project_json: Any, fail_on_export_error: bool, bars: Bars | None = None
+) -> list[dict]:
     """The export rows: ``project_json`` when given (reused, D3), else a fresh streamed export.
 
     Lines on the export's ERRORS stream raise `LabelboxOperationError` when ``fail_on_export_error``
@@ -112,9 +120,13 @@ def _project_json(client: Any, project_id: str, project_json: Any, fail_on_expor
         report = ExportBar(bars) if bars is not None and bars.enabled else None
         summary = export_project(client, project_id, dest, fail_on_errors=bool(fail_on_export_error), progress=report)
         if summary.error_lines:
-            logger.warning("project %s: converting the %d data row(s) that exported; %d export error line(s) "
-                           "ignored (fail_on_labelbox_project_export_error=False)",
-                           project_id, summary.data_rows, summary.error_lines)
+            logger.warning(
+                "project %s: converting the %d data row(s) that exported; %d export error line(s) "
+                "ignored (fail_on_labelbox_project_export_error=False)",
+                project_id,
+                summary.data_rows,
+                summary.error_lines,
+            )
         return list(iter_export_rows(dest))
 
 
@@ -123,8 +135,10 @@ def _infos(project_json: list[dict], project_id: str, media_type: str, fail_on_e
     infos = read_infos(project_json, project_id, media_type)
     wrong = [i for i in infos if i.media_type != media_type]
     if wrong:
-        message = (f"project {project_id}: {len(wrong)} data row(s) are not {media_type} "
-                   f"(e.g. {wrong[0].data_row_id}, {wrong[0].media_type})")
+        message = (
+            f"project {project_id}: {len(wrong)} data row(s) are not {media_type} "
+            f"(e.g. {wrong[0].data_row_id}, {wrong[0].media_type})"
+        )
         if fail_on_error:
             raise ConfigError(message)
         logger.warning("%s; they are skipped", message)
@@ -145,8 +159,9 @@ class _SeedPresigner:
         return f"_SeedPresigner({getattr(self._presigner, '__name__', type(self._presigner).__name__)})"
 
 
-def _fetcher(url_presigner: Callable[[str], Any] | None, lb_api_key: str | None,
-             allowed_roots: Iterable[str] | None) -> MediaFetcher:
+def _fetcher(
+    url_presigner: Callable[[str], Any] | None, lb_api_key: str | None, allowed_roots: Iterable[str] | None
+) -> MediaFetcher:
     if url_presigner is not None:
         presigner: Any = _SeedPresigner(url_presigner)
     elif lb_api_key:
@@ -175,7 +190,7 @@ def _create_dataset(
     project_json: Any,
     frame_storage: str,
     allowed_roots: Iterable[str] | None,
-    frame_count_policy: str,
+    frame_count_policy: FrameCountPolicy,
     progress: ProgressSetting = None,
 ) -> tuple[Any, list[dict]]:
     schema.compression_of(frame_storage)  # validate settings before any work
@@ -184,17 +199,34 @@ def _create_dataset(
         rows = _project_json(client, project_id, project_json, fail_on_labelbox_project_export_error, bars)
         infos = _infos(rows, project_id, media_type, fail_on_error)
         fetcher = _fetcher(url_presigner, lb_api_key, allowed_roots)
-        ds = open_or_create(deeplake_ds_path, creds=deeplake_creds, token=deeplake_token, org_id=deeplake_org_id,
-                            overwrite=overwrite)
+        ds = open_or_create(
+            deeplake_ds_path, creds=deeplake_creds, token=deeplake_token, org_id=deeplake_org_id, overwrite=overwrite
+        )
         if not infos:
             logger.info("project %s: no data rows", project_id)
         report = _frame_bars(bars, ds, infos, media_type)
         if data_filler is None:
-            build_frame_dataset(ds, infos, fetcher, storage=frame_storage, batch_size=video_generator_batch_size,
-                                frame_count_policy=frame_count_policy, progress=report)
+            build_frame_dataset(
+                ds,
+                infos,
+                fetcher,
+                storage=frame_storage,
+                batch_size=video_generator_batch_size,
+                frame_count_policy=frame_count_policy,
+                progress=report,
+            )
         else:
-            _fill_custom(ds, infos, fetcher, data_filler, media_type, video_generator_batch_size, frame_count_policy,
-                         project_id, report)
+            _fill_custom(
+                ds,
+                infos,
+                fetcher,
+                data_filler,
+                media_type,
+                video_generator_batch_size,
+                frame_count_policy,
+                project_id,
+                report,
+            )
     return ds, rows
 
 
@@ -215,9 +247,17 @@ def _naming(info: DataRowInfo) -> Iterator[None]:
         raise type(exc)(f"project {info.project_id}, data row {info.data_row_id}: {exc}") from exc
 
 
-def _fill_custom(ds: Any, infos: list[DataRowInfo], fetcher: MediaFetcher, data_filler: dict[str, Callable[..., Any]],
-                 media_type: str, batch_size: int, frame_count_policy: str, project_id: str,
-                 report: Callable[[dict[str, Any]], None] | None = None) -> None:
+def _fill_custom(
+    ds: Any,
+    infos: list[DataRowInfo],
+    fetcher: MediaFetcher,
+    data_filler: dict[str, Callable[..., Any]],
+    media_type: str,
+    batch_size: int,
+    frame_count_policy: FrameCountPolicy,
+    project_id: str,
+    report: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
     """The seed's custom data filler protocol, on decoded batches whose frame counts are checked.
 
     ``create_tensors(ds)`` and ``fill_data(ds, group_ids, frame_indexes, frames)`` (video) or
@@ -231,8 +271,10 @@ def _fill_custom(ds: Any, infos: list[DataRowInfo], fetcher: MediaFetcher, data_
     if not callable(data_filler.get("create_tensors")) or not callable(data_filler.get("fill_data")):
         raise ConfigError("data_filler must have callable 'create_tensors' and 'fill_data' entries")
     if len(ds) > 0:  # the filler's appends know nothing of row_key or of rows already present
-        raise ConfigError(f"project {project_id}: a custom data filler fills a new dataset, but this one already "
-                          f"has {len(ds)} rows; pass overwrite=True (or use the default filler, which refreshes)")
+        raise ConfigError(
+            f"project {project_id}: a custom data filler fills a new dataset, but this one already "
+            f"has {len(ds)} rows; pass overwrite=True (or use the default filler, which refreshes)"
+        )
     wrapped = dataset_wrapper(ds)
     with atomic(ds, f"filling the dataset of project {project_id} with a custom data filler"):
         start = len(ds)
@@ -243,19 +285,29 @@ def _fill_custom(ds: Any, infos: list[DataRowInfo], fetcher: MediaFetcher, data_
                 done = 0
                 with _naming(info):
                     url, headers = fetcher.open_url(info.row_data)
-                    for batch in iter_video_frames(url, headers=headers, batch_size=batch_size,
-                                                   expected_frames=info.frame_count,
-                                                   frame_count_policy=frame_count_policy):
+                    for batch in iter_video_frames(
+                        url,
+                        headers=headers,
+                        batch_size=batch_size,
+                        expected_frames=info.frame_count,
+                        frame_count_policy=frame_count_policy,
+                    ):
                         n = len(batch)
                         data_filler["fill_data"](wrapped, [idx] * n, list(range(done, done + n)), list(batch))
                         done += n
                         report({"event": "frames_written", "frames_written": len(keys) + done})
                 keys += [row_key(info.data_row_id, f) for f in range(1, done + 1)]
-                report({"event": "video_done", "videos_decoded": idx + 1, "videos_total": len(infos),
-                        "frames_written": len(keys)})
+                report(
+                    {
+                        "event": "video_done",
+                        "videos_decoded": idx + 1,
+                        "videos_total": len(infos),
+                        "frames_written": len(keys),
+                    }
+                )
         else:
             for start_idx in range(0, len(infos), 32):
-                chunk = infos[start_idx:start_idx + 32]
+                chunk = infos[start_idx : start_idx + 32]
                 images = []
                 for i in chunk:
                     with _naming(i):
@@ -265,17 +317,30 @@ def _fill_custom(ds: Any, infos: list[DataRowInfo], fetcher: MediaFetcher, data_
                 report({"event": "images_written", "images_written": len(keys), "images_total": len(infos)})
         written = len(ds) - start
         if written == len(keys) and keys:
-            created = schema.ensure_column(ds, schema.ROW_KEY, schema.frame_columns(media_type)[schema.ROW_KEY], "row key")
+            created = schema.ensure_column(
+                ds, schema.ROW_KEY, schema.frame_columns(media_type)[schema.ROW_KEY], "row key"
+            )
             if created or start == 0:
-                ds[schema.ROW_KEY][start:start + len(keys)] = keys
+                ds[schema.ROW_KEY][start : start + len(keys)] = keys
         elif keys:
-            logger.warning("project %s: the custom data filler wrote %d rows for %d frames/images; no row_key "
-                           "written, so annotations cannot be matched by key", project_id, written, len(keys))
-        ds.metadata[META_KEY] = {"project_id": project_id, "type": media_type,
-                                 "sources": [source_of(i) for i in infos],
-                                 "project_name": next((i.project_name for i in infos if i.project_name), None)}
-        commit(ds, f"lb_assets: {written} rows of {len(infos)} {media_type}(s) from Labelbox project {project_id} "
-                   "(custom data filler)")
+            logger.warning(
+                "project %s: the custom data filler wrote %d rows for %d frames/images; no row_key "
+                "written, so annotations cannot be matched by key",
+                project_id,
+                written,
+                len(keys),
+            )
+        ds.metadata[META_KEY] = {
+            "project_id": project_id,
+            "type": media_type,
+            "sources": [source_of(i) for i in infos],
+            "project_name": next((i.project_name for i in infos if i.project_name), None),
+        }
+        commit(
+            ds,
+            f"lb_assets: {written} rows of {len(infos)} {media_type}(s) from Labelbox project {project_id} "
+            "(custom data filler)",
+        )
 
 
 def create_dataset_from_video_annotation_project(
@@ -294,7 +359,7 @@ def create_dataset_from_video_annotation_project(
     *,
     frame_storage: str = "jpeg",
     allowed_roots: Iterable[str] | None = None,
-    frame_count_policy: str = "fail",
+    frame_count_policy: FrameCountPolicy = "fail",
     progress: ProgressSetting = None,
 ) -> tuple[Any, list[dict]]:
     """Create a frame dataset from a Labelbox video project (frames, frame_idx, video_idx, row_key).
@@ -306,10 +371,26 @@ def create_dataset_from_video_annotation_project(
     Returns:
         ``(dataset, project_json)``; pass ``project_json`` to the converter to skip a second export.
     """
-    return _create_dataset("video", deeplake_ds_path, project_id, lb_api_key, None, deeplake_creds, deeplake_org_id,
-                           deeplake_token, overwrite, fail_on_error, url_presigner, video_generator_batch_size,
-                           fail_on_labelbox_project_export_error, project_json, frame_storage, allowed_roots,
-                           frame_count_policy, progress)
+    return _create_dataset(
+        "video",
+        deeplake_ds_path,
+        project_id,
+        lb_api_key,
+        None,
+        deeplake_creds,
+        deeplake_org_id,
+        deeplake_token,
+        overwrite,
+        fail_on_error,
+        url_presigner,
+        video_generator_batch_size,
+        fail_on_labelbox_project_export_error,
+        project_json,
+        frame_storage,
+        allowed_roots,
+        frame_count_policy,
+        progress,
+    )
 
 
 def create_dataset_from_video_annotation_project_with_custom_data_filler(
@@ -328,15 +409,31 @@ def create_dataset_from_video_annotation_project_with_custom_data_filler(
     project_json: Any = None,
     *,
     allowed_roots: Iterable[str] | None = None,
-    frame_count_policy: str = "fail",
+    frame_count_policy: FrameCountPolicy = "fail",
     progress: ProgressSetting = None,
 ) -> tuple[Any, list[dict]]:
     """Like `create_dataset_from_video_annotation_project` with the seed's ``data_filler`` protocol:
     ``{"create_tensors": f(ds), "fill_data": f(ds, group_ids, frame_indexes, frames)}``."""
-    return _create_dataset("video", deeplake_ds_path, project_id, lb_api_key, data_filler, deeplake_creds,
-                           deeplake_org_id, deeplake_token, overwrite, fail_on_error, url_presigner,
-                           video_generator_batch_size, fail_on_labelbox_project_export_error, project_json, "jpeg",
-                           allowed_roots, frame_count_policy, progress)
+    return _create_dataset(
+        "video",
+        deeplake_ds_path,
+        project_id,
+        lb_api_key,
+        data_filler,
+        deeplake_creds,
+        deeplake_org_id,
+        deeplake_token,
+        overwrite,
+        fail_on_error,
+        url_presigner,
+        video_generator_batch_size,
+        fail_on_labelbox_project_export_error,
+        project_json,
+        "jpeg",
+        allowed_roots,
+        frame_count_policy,
+        progress,
+    )
 
 
 def create_dataset_from_image_annotation_project(
@@ -357,10 +454,26 @@ def create_dataset_from_image_annotation_project(
     progress: ProgressSetting = None,
 ) -> tuple[Any, list[dict]]:
     """Create an image dataset (image, image_idx, row_key) from a Labelbox image project (streamed, D14)."""
-    return _create_dataset("image", deeplake_ds_path, project_id, lb_api_key, None, deeplake_creds, deeplake_org_id,
-                           deeplake_token, overwrite, fail_on_error, url_presigner, 32,
-                           fail_on_labelbox_project_export_error, project_json, frame_storage, allowed_roots, "fail",
-                           progress)
+    return _create_dataset(
+        "image",
+        deeplake_ds_path,
+        project_id,
+        lb_api_key,
+        None,
+        deeplake_creds,
+        deeplake_org_id,
+        deeplake_token,
+        overwrite,
+        fail_on_error,
+        url_presigner,
+        32,
+        fail_on_labelbox_project_export_error,
+        project_json,
+        frame_storage,
+        allowed_roots,
+        "fail",
+        progress,
+    )
 
 
 def create_dataset_from_image_annotation_project_with_custom_data_filler(
@@ -382,10 +495,26 @@ def create_dataset_from_image_annotation_project_with_custom_data_filler(
 ) -> tuple[Any, list[dict]]:
     """Like `create_dataset_from_image_annotation_project` with the seed's ``data_filler`` protocol:
     ``{"create_tensors": f(ds), "fill_data": f(ds, images, indexes)}`` (called in batches of 32 images)."""
-    return _create_dataset("image", deeplake_ds_path, project_id, lb_api_key, data_filler, deeplake_creds,
-                           deeplake_org_id, deeplake_token, overwrite, fail_on_error, url_presigner, 32,
-                           fail_on_labelbox_project_export_error, project_json, "jpeg", allowed_roots, "fail",
-                           progress)
+    return _create_dataset(
+        "image",
+        deeplake_ds_path,
+        project_id,
+        lb_api_key,
+        data_filler,
+        deeplake_creds,
+        deeplake_org_id,
+        deeplake_token,
+        overwrite,
+        fail_on_error,
+        url_presigner,
+        32,
+        fail_on_labelbox_project_export_error,
+        project_json,
+        "jpeg",
+        allowed_roots,
+        "fail",
+        progress,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- converters
@@ -401,9 +530,19 @@ class LabelboxConverter:
         data_rows: Data rows to convert (the total of the ``convert`` bar; None: unknown).
     """
 
-    def __init__(self, dataset: Any, rows: list[dict], plan: OntologyPlan, project_id: str, media_type: str,
-                 masks: FetcherMaskSource, label_policy: str, strict: bool, generate_metadata: bool,
-                 metadata_prefix: str) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        rows: list[dict],
+        plan: OntologyPlan,
+        project_id: str,
+        media_type: str,
+        masks: FetcherMaskSource,
+        label_policy: str,
+        strict: bool,
+        generate_metadata: bool,
+        metadata_prefix: str,
+    ) -> None:
         self.dataset = dataset
         self.plan = plan
         self.project_id = project_id
@@ -423,11 +562,19 @@ class LabelboxConverter:
 
         ``masks`` replaces the converter's mask source (e.g. one counting fetches for a progress bar).
         """
-        yield from iter_converted(self._rows, self.project_id, self.plan, policy=self._policy, strict=self._strict,
-                                  masks=masks or self._masks, media_type=self.media_type)
+        yield from iter_converted(
+            self._rows,
+            self.project_id,
+            self.plan,
+            policy=self._policy,
+            strict=self._strict,
+            masks=masks or self._masks,
+            media_type=self.media_type,
+        )
 
-    def dataset_with_applied_annotations(self, commit_message: str | None = None, *,
-                                         progress: ProgressSetting = None) -> Any:
+    def dataset_with_applied_annotations(
+        self, commit_message: str | None = None, *, progress: ProgressSetting = None
+    ) -> Any:
         """Rewrite every annotation column from the current labels and return the dataset.
 
         Changes are left uncommitted (the documented flow commits) unless ``commit_message`` is given.
@@ -440,8 +587,9 @@ class LabelboxConverter:
         with Bars(self.progress if progress is None else progress) as bars:
             tracked = ConversionBars(bars, self.data_rows, len(ds))
             rows = tracked.wrap(self.converted_rows(tracked.masks(self._masks)))
-            self.last_result = apply_annotations(ds, rows, self.plan, self._prefix, self._generate_metadata,
-                                                 commit_message)
+            self.last_result = apply_annotations(
+                ds, rows, self.plan, self._prefix, self._generate_metadata, commit_message
+            )
             tracked.done()
         return ds
 
@@ -494,8 +642,9 @@ def _converter(
     ds = deeplake_ds_loader(project_name)
     _check_dataset(ds, project_id, media_type, fail_on_error)
     masks = FetcherMaskSource(_fetcher(None, lb_api_key, allowed_roots))
-    converter = LabelboxConverter(ds, rows, plan, project_id, media_type, masks, label_policy, strict,
-                                  generate_metadata, metadata_prefix)
+    converter = LabelboxConverter(
+        ds, rows, plan, project_id, media_type, masks, label_policy, strict, generate_metadata, metadata_prefix
+    )
     converter.progress, converter.data_rows = progress, len(infos)
     return converter
 
@@ -519,9 +668,22 @@ def converter_for_video_project_with_id(
     """A converter applying a video project's labels to ``deeplake_ds_loader(project_name)``; None when the
     project has no data rows (as the seed). ``progress`` (bars for the export and for
     ``dataset_with_applied_annotations``): None = auto, True/False, or a text stream."""
-    return _converter("video", project_id, deeplake_ds_loader, lb_api_key, group_mapping, fail_on_error,
-                      fail_on_labelbox_project_export_error, generate_metadata, metadata_prefix, project_json,
-                      label_policy, strict, allowed_roots, progress)
+    return _converter(
+        "video",
+        project_id,
+        deeplake_ds_loader,
+        lb_api_key,
+        group_mapping,
+        fail_on_error,
+        fail_on_labelbox_project_export_error,
+        generate_metadata,
+        metadata_prefix,
+        project_json,
+        label_policy,
+        strict,
+        allowed_roots,
+        progress,
+    )
 
 
 def converter_for_image_project_with_id(
@@ -541,6 +703,19 @@ def converter_for_image_project_with_id(
     progress: ProgressSetting = None,
 ) -> LabelboxConverter | None:
     """A converter applying an image project's labels (objects and global classifications, D10)."""
-    return _converter("image", project_id, deeplake_ds_loader, lb_api_key, group_mapping, fail_on_error,
-                      fail_on_labelbox_project_export_error, generate_metadata, metadata_prefix, project_json,
-                      label_policy, strict, allowed_roots, progress)
+    return _converter(
+        "image",
+        project_id,
+        deeplake_ds_loader,
+        lb_api_key,
+        group_mapping,
+        fail_on_error,
+        fail_on_labelbox_project_export_error,
+        generate_metadata,
+        metadata_prefix,
+        project_json,
+        label_policy,
+        strict,
+        allowed_roots,
+        progress,
+    )

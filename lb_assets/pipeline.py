@@ -16,7 +16,7 @@ The store side (frame build, annotations, staging and publishing) is `lb_assets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ from lb_assets.convert.ontology import OntologyPlan, build_plan
 from lb_assets.convert.rows import DataRowInfo, parse_row
 from lb_assets.labelbox.export import iter_unique_rows
 
-ExportRows = Path | str | Iterable[dict[str, Any]]
+#: An export file or its rows in memory; a sequence, not any iterable: `iter_unique_rows` reads it twice.
+ExportRows = Path | str | Sequence[dict[str, Any]]
 
 
 def read_infos(rows: ExportRows, project_id: str, media_type: str | None = None) -> list[DataRowInfo]:
@@ -34,8 +35,12 @@ def read_infos(rows: ExportRows, project_id: str, media_type: str | None = None)
     return [parse_row(row, project_id, i, default_media_type=media_type) for i, row in iter_unique_rows(source)]
 
 
-def column_plan(normalized: dict[str, Any], media_type: str, group_mapping: dict[str, str] | None = None,
-                meta_prefix: str = "lb_meta") -> OntologyPlan:
+def column_plan(
+    normalized: dict[str, Any],
+    media_type: str,
+    group_mapping: dict[str, str] | None = None,
+    meta_prefix: str = "lb_meta",
+) -> OntologyPlan:
     """The column plan of a normalized ontology."""
     return build_plan(normalized, media_type, group_mapping=group_mapping or None, meta_prefix=meta_prefix)
 

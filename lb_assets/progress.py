@@ -120,8 +120,7 @@ class Bars:
         mininterval: Seconds between redraws.
     """
 
-    def __init__(self, progress: ProgressSetting = None, stream: Any = None,
-                 mininterval: float = MIN_INTERVAL) -> None:
+    def __init__(self, progress: ProgressSetting = None, stream: Any = None, mininterval: float = MIN_INTERVAL) -> None:
         self.enabled, self.stream = resolve(progress, stream)
         self.mininterval = mininterval
         self._bars: dict[str, Any] = {}
@@ -133,8 +132,14 @@ class Bars:
         if not self.enabled:
             self._bars[phase] = bar = _NullBar()
             return bar
-        kwargs = dict(desc=redact_text(phase), total=total, unit=unit, mininterval=self.mininterval,
-                      dynamic_ncols=True, leave=True)
+        kwargs = dict(
+            desc=redact_text(phase),
+            total=total,
+            unit=unit,
+            mininterval=self.mininterval,
+            dynamic_ncols=True,
+            leave=True,
+        )
         if self.stream is not None:
             kwargs["file"] = self.stream
         self._bars[phase] = bar = _tqdm_class(self.stream)(**(kwargs | options))
@@ -214,11 +219,11 @@ class ExportBar:
             self.bars.finish(self.phase)
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
+        n /= 1000
     return f"{n} B"
 
 

@@ -88,8 +88,9 @@ def load_projects(path: Path | None = None) -> dict[str, ProjectSettings]:
     """
     path = path or projects_file()
     if path is None or not path.exists():
-        logger.info("No declared-projects file (%s, or ./projects.yaml); no project declared",
-                    path or f"${PROJECTS_FILE_ENV}")
+        logger.info(
+            "No declared-projects file (%s, or ./projects.yaml); no project declared", path or f"${PROJECTS_FILE_ENV}"
+        )
         return {}
     try:
         data = yaml.safe_load(path.read_text()) or {}

@@ -126,8 +126,11 @@ class _Converter:
             return fitted.geometry
         message = f"{kind} {name!r} on {self.row_name(row)} dropped: {fitted.reason}"
         if self.strict:
-            raise ExportRowError(f"project {self.info.project_id}: {message}", row_index=self.info.row_index,
-                                 data_row_id=self.info.data_row_id)
+            raise ExportRowError(
+                f"project {self.info.project_id}: {message}",
+                row_index=self.info.row_index,
+                data_row_id=self.info.data_row_id,
+            )
         self.invalid[fitted.reason] += 1
         self.warnings.append(message)
         return None
@@ -169,7 +172,9 @@ class _Converter:
                 geometry = placed.geometry if placed.geometry is not None else geometry_of(kind, obj)
             except ValueError as exc:
                 if self.strict:
-                    raise ExportRowError(str(exc), row_index=self.info.row_index, data_row_id=self.info.data_row_id)
+                    raise ExportRowError(
+                        str(exc), row_index=self.info.row_index, data_row_id=self.info.data_row_id
+                    ) from exc
                 self.warnings.append(str(exc))
                 self.skipped[f"{name} (malformed)"] += 1
                 return
@@ -287,7 +292,12 @@ def convert_data_row(
     if selection.ignored:
         logger.info(
             "project %s, data row %s: label policy %r uses %d label(s), ignores %d (%d skipped)",
-            info.project_id, info.data_row_id, policy, len(selection.labels), selection.ignored, selection.skipped,
+            info.project_id,
+            info.data_row_id,
+            policy,
+            len(selection.labels),
+            selection.ignored,
+            selection.skipped,
         )
     conv = _Converter(info, plan, masks, strict)
     out_of_range = _apply_labels(conv, info, selection.labels, n_rows)
@@ -353,7 +363,9 @@ def _report(info: DataRowInfo, conv: _Converter, out_of_range: int, n_rows: int,
     if conv.unknown:
         logger.warning(
             "project %s, data row %s: skipped annotations not in the ontology plan: %s",
-            info.project_id, info.data_row_id, dict(conv.unknown),
+            info.project_id,
+            info.data_row_id,
+            dict(conv.unknown),
         )
 
 
@@ -362,11 +374,18 @@ def _log_geometry(info: DataRowInfo, conv: _Converter) -> None:
     if conv.invalid:
         logger.warning(
             "project %s, data row %s: dropped %d undrawable geometr%s: %s",
-            info.project_id, info.data_row_id, sum(conv.invalid.values()),
-            "y" if sum(conv.invalid.values()) == 1 else "ies", dict(conv.invalid),
+            info.project_id,
+            info.data_row_id,
+            sum(conv.invalid.values()),
+            "y" if sum(conv.invalid.values()) == 1 else "ies",
+            dict(conv.invalid),
         )
     if conv.clipped:
         logger.info(
             "project %s, data row %s: clipped %d box(es) to the %sx%s frame",
-            info.project_id, info.data_row_id, conv.clipped, info.width, info.height,
+            info.project_id,
+            info.data_row_id,
+            conv.clipped,
+            info.width,
+            info.height,
         )

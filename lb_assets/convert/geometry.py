@@ -24,7 +24,11 @@ MASK_KEYS: tuple[str, ...] = ("composite_mask", "mask")
 INTERPOLABLE: frozenset[str] = frozenset(GEOMETRY_KEYS)
 #: ``annotation_kind`` suffix -> column kind (prefixes ``Image``/``Video``)
 _KIND_SUFFIXES: dict[str, str] = {
-    "BoundingBox": "bbox", "Polygon": "polygon", "Polyline": "line", "Point": "point", "SegmentationMask": "mask",
+    "BoundingBox": "bbox",
+    "Polygon": "polygon",
+    "Polyline": "line",
+    "Point": "point",
+    "SegmentationMask": "mask",
 }
 KNOWN_ANNOTATION_KINDS: dict[str, str] = {
     prefix + suffix: kind for prefix in ("Image", "Video") for suffix, kind in _KIND_SUFFIXES.items()
@@ -147,9 +151,9 @@ def _clip_box(box: np.ndarray, width: int, height: int) -> FittedGeometry:
     left, top, right, bottom = box[0], box[1], box[0] + box[2], box[1] + box[3]
     if right <= 0 or bottom <= 0 or left >= width or top >= height:
         return FittedGeometry(None, "outside_frame")
-    l, t = max(left, 0.0), max(top, 0.0)
-    r, b = min(right, float(width)), min(bottom, float(height))
-    clipped = np.array([l, t, r - l, b - t], dtype=np.float64)
+    x0, y0 = max(left, 0.0), max(top, 0.0)
+    x1, y1 = min(right, float(width)), min(bottom, float(height))
+    clipped = np.array([x0, y0, x1 - x0, y1 - y0], dtype=np.float64)
     return FittedGeometry(clipped, clipped=not np.array_equal(clipped, box))
 
 

@@ -46,7 +46,7 @@ def decode_mask(png_bytes: bytes, color_rgb: tuple[int, int, int] | list[int] | 
         ValueError: ``color_rgb`` is not three integers.
     """
     try:
-        image = Image.open(io.BytesIO(png_bytes))
+        image: Image.Image = Image.open(io.BytesIO(png_bytes))
         image.load()
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise MediaError(f"mask is not a readable image: {exc}") from exc

@@ -192,9 +192,7 @@ class OntologyPlan:
             if candidates:
                 if not self._fallback_logged:
                     self._fallback_logged = True
-                    logger.info(
-                        "export feature ids don't match the ontology (e.g. %r); routing by feature name", name
-                    )
+                    logger.info("export feature ids don't match the ontology (e.g. %r); routing by feature name", name)
                 return candidates[0]
         return None
 
@@ -227,7 +225,9 @@ class _Builder:
         if column in RESERVED_COLUMNS or top in RESERVED_COLUMNS:
             raise SchemaClashError(f"{source} maps to column {column!r}, a reserved column name")
         if self.meta_prefix and (column == self.meta_prefix or column.startswith(self.meta_prefix + "/")):
-            raise SchemaClashError(f"{source} maps to column {column!r}, under the {self.meta_prefix!r} metadata prefix")
+            raise SchemaClashError(
+                f"{source} maps to column {column!r}, under the {self.meta_prefix!r} metadata prefix"
+            )
 
     def add_column(self, column: str, kind: str, class_names: tuple[str, ...], source: str) -> None:
         self._check_reserved(column, source)
@@ -277,11 +277,18 @@ class _Builder:
         source = f"{ctype} classification {name!r}"
         self.add_column(column, kind, class_names, source)
         route = FeatureRoute(
-            column=column, kind=kind, name=name, feature_schema_id=fsid, family="classification",
-            ontology_kind=ctype, scope=scope, key=key, options=options,
+            column=column,
+            kind=kind,
+            name=name,
+            feature_schema_id=fsid,
+            family="classification",
+            ontology_kind=ctype,
+            scope=scope,
+            key=key,
+            options=options,
         )
         self.plan._add_route(route, parent_key)
-        for opt, raw in zip(options, raw_options):
+        for opt, raw in zip(options, raw_options, strict=True):
             for nested in raw.get("options") or []:
                 self.classification(nested, column, opt.key, "nested")
 
@@ -320,8 +327,16 @@ class _Builder:
                 self.add_column(label_column, "checklist", names, f"{tkind} tools grouped as {base!r}")
             key = f"tool:{pos}:{name}"
             route = FeatureRoute(
-                column=column, kind=kind, name=name, feature_schema_id=fsid, family="tool", ontology_kind=tkind,
-                scope="tool", key=key, label_column=label_column, label_index=label_index,
+                column=column,
+                kind=kind,
+                name=name,
+                feature_schema_id=fsid,
+                family="tool",
+                ontology_kind=tkind,
+                scope="tool",
+                key=key,
+                label_column=label_column,
+                label_index=label_index,
             )
             self.plan._add_route(route, "")
             for cls in nested:

@@ -16,8 +16,8 @@ from lb_assets.errors import ExportRowError
 logger = logging.getLogger(__name__)
 
 MediaType = Literal["video", "image"]
-_MEDIA_TYPES = ("video", "image")
-_LABEL_KIND_MEDIA = {"video": "video", "default": "image", "image": "image"}
+_MEDIA_TYPES: dict[str, MediaType] = {"video": "video", "image": "image"}
+_LABEL_KIND_MEDIA: dict[str, MediaType] = {"video": "video", "default": "image", "image": "image"}
 
 
 @dataclass
@@ -113,19 +113,21 @@ def _opt_float(value: Any, what: str, index: int, drid: str) -> float | None:
         raise ExportRowError(f"{what} is not a number: {value!r}", row_index=index, data_row_id=drid) from exc
 
 
-def _media_type(media: dict, labels: list[dict], default: str | None) -> str | None:
-    asset_type = str(media.get("asset_type") or "").lower()
-    if asset_type in _MEDIA_TYPES:
+def _media_type(media: dict, labels: list[dict], default: str | None) -> MediaType | None:
+    asset_type = _MEDIA_TYPES.get(str(media.get("asset_type") or "").lower())
+    if asset_type is not None:
         return asset_type
     mime = str(media.get("mime_type") or "").lower()
-    for kind in _MEDIA_TYPES:
-        if mime.startswith(kind + "/"):
+    for prefix, kind in _MEDIA_TYPES.items():
+        if mime.startswith(prefix + "/"):
             return kind
     for label in labels:
-        kind = _LABEL_KIND_MEDIA.get(str(label.get("label_kind") or "").lower()) if isinstance(label, dict) else None
-        if kind:
-            return kind
-    return default
+        label_media = (
+            _LABEL_KIND_MEDIA.get(str(label.get("label_kind") or "").lower()) if isinstance(label, dict) else None
+        )
+        if label_media:
+            return label_media
+    return _MEDIA_TYPES.get(default or "")
 
 
 def _data_row(row: Any, index: int) -> tuple[dict[str, Any], str]:
@@ -155,7 +157,7 @@ def _project_block(row: dict[str, Any], project_id: str, index: int, drid: str) 
     return project, labels
 
 
-def parse_row(row: dict, project_id: str, index: int, default_media_type: MediaType | None = None) -> DataRowInfo:
+def parse_row(row: dict, project_id: str, index: int, default_media_type: str | None = None) -> DataRowInfo:
     """Parse one export v2 row for one project.
 
     The media type comes from ``media_attributes.asset_type``, else ``mime_type``, else the labels'
@@ -165,7 +167,8 @@ def parse_row(row: dict, project_id: str, index: int, default_media_type: MediaT
         row: One decoded NDJSON line of a project export.
         project_id: The project whose labels to read (``row["projects"][project_id]``).
         index: Position of the row in the export (named in errors).
-        default_media_type: Media type to use when the row tells none (e.g. the project's).
+        default_media_type: Media type to use when the row tells none (e.g. the project's); a value other
+            than ``video`` or ``image`` counts as none.
 
     Returns:
         The parsed `DataRowInfo`.
@@ -179,7 +182,7 @@ def parse_row(row: dict, project_id: str, index: int, default_media_type: MediaT
     if not isinstance(media, dict):
         raise ExportRowError("media_attributes is not an object", row_index=index, data_row_id=drid)
     media_type = _media_type(media, labels, default_media_type)
-    if media_type not in _MEDIA_TYPES:
+    if media_type is None:
         raise ExportRowError(
             "cannot tell the media type (no asset_type, mime_type or label_kind, and no default given)",
             row_index=index,
@@ -195,7 +198,7 @@ def parse_row(row: dict, project_id: str, index: int, default_media_type: MediaT
         global_key=_opt_str(data_row.get("global_key")),
         external_id=_opt_str(data_row.get("external_id")),
         row_data="" if row_data is None else str(row_data),
-        media_type=media_type,  # type: ignore[arg-type]
+        media_type=media_type,
         width=_opt_int(media.get("width"), "media_attributes.width", index, drid),
         height=_opt_int(media.get("height"), "media_attributes.height", index, drid),
         frame_rate=_opt_float(media.get("frame_rate"), "media_attributes.frame_rate", index, drid),

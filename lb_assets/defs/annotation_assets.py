@@ -53,19 +53,34 @@ ANNOTATION_DATASET = "annotation_dataset"
     name="labelbox_annotations",
     specs=[
         dg.AssetSpec(
-            ANNOTATED_BRANCH, deps=["frame_dataset"], group_name=DEEPLAKE_GROUP, kinds={"deeplake", "labelbox"},
-            owners=OWNERS, tags=TAGS, code_version="2", skippable=True,
+            ANNOTATED_BRANCH,
+            deps=["frame_dataset"],
+            group_name=DEEPLAKE_GROUP,
+            kinds={"deeplake", "labelbox"},
+            owners=OWNERS,
+            tags=TAGS,
+            code_version="2",
+            skippable=True,
             description="The 'labelbox' branch of the frame dataset with the current annotations as a new commit "
             "(main keeps no annotation column).",
         ),
         dg.AssetSpec(
-            ANNOTATION_DATASET, deps=["labelbox_project_export", "frame_dataset"], group_name=DEEPLAKE_GROUP,
-            kinds={"deeplake", "labelbox"}, owners=OWNERS, tags=TAGS, code_version="2", skippable=True,
+            ANNOTATION_DATASET,
+            deps=["labelbox_project_export", "frame_dataset"],
+            group_name=DEEPLAKE_GROUP,
+            kinds={"deeplake", "labelbox"},
+            owners=OWNERS,
+            tags=TAGS,
+            code_version="2",
+            skippable=True,
             description="A separate Deep Lake dataset of row_key + annotations + lb_meta, row for row with the frame "
             "dataset (same length, labelbox_meta and row keys) so the two can be joined or combined.",
         ),
     ],
-    check_specs=[*checks.annotated_branch_specs(ANNOTATED_BRANCH), *checks.annotation_dataset_specs(ANNOTATION_DATASET)],
+    check_specs=[
+        *checks.annotated_branch_specs(ANNOTATED_BRANCH),
+        *checks.annotation_dataset_specs(ANNOTATION_DATASET),
+    ],
     can_subset=True,
     partitions_def=labelbox_projects,
     retry_policy=MEDIA_RETRY,
@@ -113,8 +128,9 @@ class _BranchWriter:
 
         self.context, self.main = context, main
         self.pid, self.path = context.partition_key, storage.frames_path(context.partition_key)
-        self.stage = Stage.open(ensure_branch(main, BRANCH, sync=False), self.path, context.run_id,
-                                storage.open_kwargs())
+        self.stage = Stage.open(
+            ensure_branch(main, BRANCH, sync=False), self.path, context.run_id, storage.open_kwargs()
+        )
 
     def write(self, rows: Iterator[Any], plan: Any) -> Any:
         """Bring main's new rows onto the stage and rewrite every annotation column (one commit)."""
@@ -124,8 +140,13 @@ class _BranchWriter:
 
         with self.stage.writing():
             sync_branch(self.stage.ds, "main")
-            return apply_annotations(self.stage.ds, rows, plan, commit_message=f"Labelbox annotations of project "
-                                     f"{self.pid}", before_commit=lambda: health.check_free_space(self.path))
+            return apply_annotations(
+                self.stage.ds,
+                rows,
+                plan,
+                commit_message=f"Labelbox annotations of project {self.pid}",
+                before_commit=lambda: health.check_free_space(self.path),
+            )
 
     def publish(self, result: Any, tap: observe.ConversionTap, plan: Any, settings: Any) -> dg.MaterializeResult:
         """Publish when the branch holds every row of main; the materialization with all its checks."""
@@ -138,11 +159,14 @@ class _BranchWriter:
         return dg.MaterializeResult(
             asset_key=ANNOTATED_BRANCH,
             data_version=dg.DataVersion(commit),
-            check_results=_of(ANNOTATED_BRANCH, [
-                with_stage(contains, self.stage),
-                checks.check_coverage(tap.labeled_frames, tap.frames, tap.labeled_data_rows, tap.data_rows),
-                checks.check_unknown_tools(tap.skipped, tap.invalid_by_data_row, tap.clipped),
-            ]),
+            check_results=_of(
+                ANNOTATED_BRANCH,
+                [
+                    with_stage(contains, self.stage),
+                    checks.check_coverage(tap.labeled_frames, tap.frames, tap.labeled_data_rows, tap.data_rows),
+                    checks.check_unknown_tools(tap.skipped, tap.invalid_by_data_row, tap.clipped),
+                ],
+            ),
             metadata=dataset_metadata(self.pid, self.path, branch, BRANCH, commit)
             | preview_metadata(self.context, branch, row_keys(branch), tap)
             | annotation_metadata(result, tap, plan)
@@ -162,8 +186,9 @@ class _DatasetWriter:
         self.context, self.frames, self.repair, self.storage = context, frames, repair, storage
         self.pid, self.path = context.partition_key, storage.annotations_path(context.partition_key)
         self.target = repairs.rebuild_path(self.path, context.run_id) if repair else self.path
-        self.stage = Stage.open(open_or_create(self.target, **storage.open_kwargs()), self.target, context.run_id,
-                                storage.open_kwargs())
+        self.stage = Stage.open(
+            open_or_create(self.target, **storage.open_kwargs()), self.target, context.run_id, storage.open_kwargs()
+        )
 
     def write(self, rows: Iterator[Any], plan: Any) -> Any:
         """Align with the frames and rewrite every annotation column (one commit)."""
@@ -171,8 +196,14 @@ class _DatasetWriter:
         from lb_assets.store.annotation_dataset import write_annotations_into
 
         with self.stage.writing():
-            return write_annotations_into(self.stage.ds, self.frames, rows, plan, self.target,
-                                          before_commit=lambda: health.check_free_space(self.target))
+            return write_annotations_into(
+                self.stage.ds,
+                self.frames,
+                rows,
+                plan,
+                self.target,
+                before_commit=lambda: health.check_free_space(self.target),
+            )
 
     def publish(self, result: Any, tap: observe.ConversionTap, plan: Any, settings: Any) -> dg.MaterializeResult:
         """Publish when the dataset lines up with the frames (and swap a repaired one in)."""
@@ -217,13 +248,22 @@ def _converted_rows(
     export_file = require_export(storage, pid)
     settings = config.apply(settings_for(pid))
     media_type = settings.media_type or media_type_from_meta(frames) or "video"
-    plan = pipeline.column_plan(_ontology(labelbox, pid, storage.export_location(pid)), media_type,
-                               settings.group_mapping)
+    plan = pipeline.column_plan(
+        _ontology(labelbox, pid, storage.export_location(pid)), media_type, settings.group_mapping
+    )
     settings = settings.with_overrides(media_type=media_type)
     tap = observe.ConversionTap(plan, context.log, pid)
     masks = pipeline.FetcherMaskSource(presigner.mask_fetcher(labelbox.api_key, labelbox.endpoint))
-    return settings, plan, tap, tap.wrap(pipeline.iter_converted(
-        export_file, pid, plan, policy=settings.label_policy, strict=settings.strict, masks=masks))
+    return (
+        settings,
+        plan,
+        tap,
+        tap.wrap(
+            pipeline.iter_converted(
+                export_file, pid, plan, policy=settings.label_policy, strict=settings.strict, masks=masks
+            )
+        ),
+    )
 
 
 def _ontology(labelbox: LabelboxResource, pid: str, export_dir: ExportPlace) -> dict[str, Any]:

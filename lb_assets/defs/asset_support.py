@@ -42,15 +42,22 @@ def secrets_of(*resources: Any) -> tuple[str, ...]:
 
 @contextlib.contextmanager
 def one_writer(
-    context: dg.AssetExecutionContext, storage: StorageResource, what: str, path: str, secrets: tuple[str | None, ...]
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+    storage: StorageResource,
+    what: str,
+    path: str,
+    secrets: tuple[str | None, ...],
 ) -> Iterator[None]:
     """Hold the partition's one-writer lease ``what`` (waiting for another run) and name storage failures."""
     from lb_assets.store import lease
     from lb_assets.store.health import storage_errors
 
     location = storage.lease_dir(context.partition_key)
-    with storage_errors(path, (*secrets, *storage.secrets())), lease.hold(
-        location, what, context.run_id, storage.lease_wait_seconds, storage.lease_ttl_seconds, log=context.log
+    with (
+        storage_errors(path, (*secrets, *storage.secrets())),
+        lease.hold(
+            location, what, context.run_id, storage.lease_wait_seconds, storage.lease_ttl_seconds, log=context.log
+        ),
     ):
         yield
 
@@ -113,7 +120,9 @@ def open_existing(path: str, storage: StorageResource, pid: str) -> Any:
 
     ds = open_or_create(path, **storage.open_kwargs())
     if len(ds) == 0:
-        raise ConfigError(f"Project {pid}: the frame dataset {redact_url(path)} is empty; materialize frame_dataset first")
+        raise ConfigError(
+            f"Project {pid}: the frame dataset {redact_url(path)} is empty; materialize frame_dataset first"
+        )
     return ds
 
 
@@ -169,16 +178,19 @@ def data_rows_table(infos: list[Any]) -> dg.MetadataValue:
             }
             for i in infos[: observe.TABLE_ROWS]
         ],
-        {"data_row_id": "string", "global_key": "string", "frames": "int", "resolution": "string",
-         "workflow_status": "string"},
+        {
+            "data_row_id": "string",
+            "global_key": "string",
+            "frames": "int",
+            "resolution": "string",
+            "workflow_status": "string",
+        },
     )
 
 
 def annotation_metadata(result: Any, tap: observe.ConversionTap, plan: Any) -> dict[str, Any]:
     return {
-        "deeplake/annotation_columns": dg.MetadataValue.json(
-            {name: spec.kind for name, spec in plan.columns.items()}
-        ),
+        "deeplake/annotation_columns": dg.MetadataValue.json({name: spec.kind for name, spec in plan.columns.items()}),
         "deeplake/rows_written": result.rows_written,
         "labelbox/labeled_rows": result.labeled_rows,
         "labelbox/labeled_data_rows": tap.labeled_data_rows,
@@ -191,7 +203,9 @@ def annotation_metadata(result: Any, tap: observe.ConversionTap, plan: Any) -> d
     }
 
 
-def preview_metadata(context: dg.AssetExecutionContext, ds: Any, keys: list[str], tap: observe.ConversionTap) -> dict[str, Any]:
+def preview_metadata(
+    context: dg.AssetExecutionContext, ds: Any, keys: list[str], tap: observe.ConversionTap
+) -> dict[str, Any]:
     """``deeplake/preview``: the frame with the most kinds of drawable annotations, drawn, with a legend."""
     best = tap.picker.best
     if best.row_key is None or best.row_key not in keys:

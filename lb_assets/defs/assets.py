@@ -94,10 +94,13 @@ def labelbox_project_export(
     pid = context.partition_key
     export_dir = storage.export_location(pid)
     secrets = secrets_of(labelbox, storage)
-    with step_errors("labelbox_project_export", pid, secrets), one_writer(
-        context, storage, "export", export_uri(export_dir), secrets
+    with (
+        step_errors("labelbox_project_export", pid, secrets),
+        one_writer(context, storage, "export", export_uri(export_dir), secrets),
     ):
-        outcome = refresh_export(labelbox, pid, export_dir, config.full_refresh, config.interpolated_frames, context.log)
+        outcome = refresh_export(
+            labelbox, pid, export_dir, config.full_refresh, config.interpolated_frames, context.log
+        )
         ontology_sha = snapshot_ontology(labelbox, pid, export_dir)
     s = outcome.summary
     context.log.info(f"Project {pid}: {outcome.mode} export, {s.data_rows} data rows, {s.labels} labels")

@@ -28,7 +28,9 @@ def frame_dataset_specs(asset: str) -> list[dg.AssetCheckSpec]:
     """Checks of the frame dataset."""
     return [
         dg.AssetCheckSpec(
-            FRAME_COUNTS, asset=asset, blocking=True,
+            FRAME_COUNTS,
+            asset=asset,
+            blocking=True,
             description="Each data row has exactly Labelbox's media_attributes.frame_count rows (1 per image).",
         )
     ]
@@ -37,20 +39,31 @@ def frame_dataset_specs(asset: str) -> list[dg.AssetCheckSpec]:
 def annotated_branch_specs(asset: str) -> list[dg.AssetCheckSpec]:
     """Checks of the annotated branch."""
     return [
-        dg.AssetCheckSpec(BRANCH_HAS_MAIN, asset=asset, blocking=True,
-                          description="The labelbox branch contains every row key of main."),
+        dg.AssetCheckSpec(
+            BRANCH_HAS_MAIN,
+            asset=asset,
+            blocking=True,
+            description="The labelbox branch contains every row key of main.",
+        ),
         dg.AssetCheckSpec(COVERAGE, asset=asset, description="Labeled rows vs rows without labels."),
-        dg.AssetCheckSpec(UNKNOWN_TOOLS, asset=asset,
-                          description="No annotation was skipped as unknown or dropped as undrawable geometry "
-                          "(NaN/inf, negative size, outside the frame, too few points)."),
+        dg.AssetCheckSpec(
+            UNKNOWN_TOOLS,
+            asset=asset,
+            description="No annotation was skipped as unknown or dropped as undrawable geometry "
+            "(NaN/inf, negative size, outside the frame, too few points).",
+        ),
     ]
 
 
 def annotation_dataset_specs(asset: str) -> list[dg.AssetCheckSpec]:
     """Checks of the annotation dataset."""
     return [
-        dg.AssetCheckSpec(UNION_COMPATIBLE, asset=asset, blocking=True,
-                          description="Same length, labelbox_meta and row keys (in order) as the frame dataset."),
+        dg.AssetCheckSpec(
+            UNION_COMPATIBLE,
+            asset=asset,
+            blocking=True,
+            description="Same length, labelbox_meta and row keys (in order) as the frame dataset.",
+        ),
     ]
 
 
@@ -84,7 +97,11 @@ def check_branch_contains_main(main_keys: Iterable[str], branch_keys: Iterable[s
         passed=not missing,
         severity=dg.AssetCheckSeverity.ERROR,
         description=None if not missing else f"{len(missing)} rows of main are missing on the labelbox branch",
-        metadata={"main_rows": len(main), "missing_rows": len(missing), "first_missing": dg.MetadataValue.json(missing[:10])},
+        metadata={
+            "main_rows": len(main),
+            "missing_rows": len(missing),
+            "first_missing": dg.MetadataValue.json(missing[:10]),
+        },
     )
 
 
@@ -153,6 +170,7 @@ def check_union_compatible(frames_ds: Any, ann_ds: Any) -> dg.AssetCheckResult:
     try:
         check_compatible(frames_ds, ann_ds)
     except IncompatibleDatasetsError as exc:
-        return dg.AssetCheckResult(check_name=UNION_COMPATIBLE, passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                                   description=str(exc))
+        return dg.AssetCheckResult(
+            check_name=UNION_COMPATIBLE, passed=False, severity=dg.AssetCheckSeverity.ERROR, description=str(exc)
+        )
     return dg.AssetCheckResult(check_name=UNION_COMPATIBLE, passed=True, metadata={"rows": len(frames_ds)})

@@ -78,7 +78,9 @@ class ExportConfig(dg.Config):
 class FramesConfig(dg.Config):
     """Run config of ``frame_dataset``."""
 
-    media_type: Optional[MediaType] = Field(default=None, description="video | image (default: projects.yaml or export)")
+    media_type: Optional[MediaType] = Field(
+        default=None, description="video | image (default: projects.yaml or export)"
+    )
     frame_storage: Optional[FrameStorage] = Field(default=None, description="jpeg | png")
     frame_count_policy: Optional[FrameCountPolicy] = Field(default=None, description="fail | pad | truncate")
     allowed_roots: Optional[list[str]] = Field(default=None, description="Local directories media may come from.")
@@ -114,7 +116,9 @@ class FramesConfig(dg.Config):
 class AnnotationsConfig(dg.Config):
     """Run config of ``annotated_branch`` and ``annotation_dataset``."""
 
-    media_type: Optional[MediaType] = Field(default=None, description="video | image (default: projects.yaml or export)")
+    media_type: Optional[MediaType] = Field(
+        default=None, description="video | image (default: projects.yaml or export)"
+    )
     label_policy: Optional[LabelPolicy] = Field(default=None, description="latest | first | merge")
     group_mapping: Optional[dict[str, str]] = Field(default=None, description="Tool kind -> grouped column name.")
     strict: Optional[bool] = Field(default=None, description="Fail on annotations the ontology does not know.")

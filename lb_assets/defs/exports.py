@@ -47,7 +47,9 @@ CACHE_KEEP_SECONDS = 3600.0  # cached exports of other versions unused this long
 
 
 class _ExportClient(Protocol):
-    def export_project(self, project_id: str, dest: Path, filters: Any = None, interpolated_frames: bool = False) -> Any: ...
+    def export_project(
+        self, project_id: str, dest: Path, filters: Any = None, interpolated_frames: bool = False
+    ) -> Any: ...
 
     def get_overview(self, project_id: str) -> Any: ...
 
@@ -89,8 +91,8 @@ def read_state(place: ExportPlace) -> dict[str, Any]:
     if isinstance(place, RemoteExport):
         data, where = place.objects.read_bytes(STATE_FILE), place.objects.url(STATE_FILE)
     else:
-        where = place / STATE_FILE
-        data = _read_file(where)
+        path = place / STATE_FILE
+        data, where = _read_file(path), str(path)
     if data is None:
         return {}
     try:
@@ -175,27 +177,34 @@ def _refresh_local(
 
     dest = export_path(export_dir)
     state = read_state(export_dir)
-    since = state.get("max_last_activity_at")
+    saved_since = state.get("max_last_activity_at")
+    since = saved_since if isinstance(saved_since, str) else None
     reason = _full_reason(full_refresh, dest, state, since, interpolated_frames)
-    if reason is None:
+    if reason is None and since:  # no reason means ``since`` is set
         scratch_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         delta_path = export_dir / f".delta-{scratch_id}.ndjson"
         merged_path = export_dir / f".merged-{scratch_id}.ndjson"
         start = _filter_start(since)
         log.info(f"Project {project_id}: incremental export of data rows active since {start}")
         delta = client.export_project(
-            project_id, delta_path, filters=ExportFilters(last_activity_start=start), interpolated_frames=interpolated_frames
+            project_id,
+            delta_path,
+            filters=ExportFilters(last_activity_start=start),
+            interpolated_frames=interpolated_frames,
         )
         merged = merge_exports(dest, delta_path, merged_path)
         expected = _overview_total(client, project_id, log)
         if expected is None or expected != merged.data_rows:
-            reason = ("the project's data row count is unknown" if expected is None else
-                      f"merged export has {merged.data_rows} data rows but the project has {expected} (rows removed)")
+            reason = (
+                "the project's data row count is unknown"
+                if expected is None
+                else f"merged export has {merged.data_rows} data rows but the project has {expected} (rows removed)"
+            )
             log.info(f"Project {project_id}: {reason}; falling back to a full export")
             for scratch in (delta_path, merged_path):
                 scratch.unlink(missing_ok=True)
         else:
-            max_activity = max_last_activity(merged_path) or since
+            max_activity: str | None = max_last_activity(merged_path) or since
             os.replace(merged_path, dest)
             summary = replace(merged, path=dest)
             _write_state(export_dir, summary, max_activity, interpolated_frames)
@@ -209,7 +218,11 @@ def _refresh_local(
 
 
 def _refresh_remote(
-    client: _ExportClient, project_id: str, remote: RemoteExport, full_refresh: bool, interpolated_frames: bool,
+    client: _ExportClient,
+    project_id: str,
+    remote: RemoteExport,
+    full_refresh: bool,
+    interpolated_frames: bool,
     log: Any,
 ) -> ExportOutcome:
     """Refresh in a local scratch directory (the remote export as base), upload the export, then its state."""
@@ -222,8 +235,10 @@ def _refresh_remote(
             _link_or_copy(base, export_path(work))
             (work / STATE_FILE).write_text(json.dumps(state))
         elif state:
-            log.warning(f"Project {project_id}: the export at {export_uri(remote)} does not match its state; "
-                        "making a full export")
+            log.warning(
+                f"Project {project_id}: the export at {export_uri(remote)} does not match its state; "
+                "making a full export"
+            )
         outcome = _refresh_local(client, project_id, work, full_refresh, interpolated_frames, log)
         remote.objects.put_file(export_path(work), EXPORT_FILE)
         cached = _cache_file(remote, outcome.summary.sha256)
@@ -379,8 +394,8 @@ def read_ontology_snapshot(export_dir: ExportPlace) -> dict[str, Any] | None:
     if isinstance(export_dir, RemoteExport):
         data, where = export_dir.objects.read_bytes(ONTOLOGY_FILE), export_dir.objects.url(ONTOLOGY_FILE)
     else:
-        where = export_dir / ONTOLOGY_FILE
-        data = _read_file(where)
+        path = export_dir / ONTOLOGY_FILE
+        data, where = _read_file(path), str(path)
     if data is None:
         return None
     try:

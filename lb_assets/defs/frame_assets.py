@@ -75,7 +75,7 @@ class ShardDone:
 
 
 @dg.op(ins={"export": dg.In(dg.Nothing)}, out={"shards": dg.DynamicOut(ShardJob), "plan": dg.Out(FramePlan)})
-def plan_frames(context: dg.OpExecutionContext, config: FramesConfig, storage: StorageResource):  # type: ignore[no-untyped-def]
+def plan_frames(context: dg.OpExecutionContext, config: FramesConfig, storage: StorageResource):
     """Split the data rows not yet published into shards; open the run's staging branch and branch the shards."""
     from lb_assets.store import repair
     from lb_assets.store.datasets import open_or_create
@@ -93,8 +93,10 @@ def plan_frames(context: dg.OpExecutionContext, config: FramesConfig, storage: S
         stage = Stage.open(published, target, context.run_id, storage.open_kwargs())  # publish_frames resumes it
         with stage.writing():
             create_shard_branches(stage.ds, plan, config.apply(settings_for(pid)).frame_storage)
-    context.log.info(f"Project {pid}: {sum(len(s.data_row_ids) for s in plan.shards)} new data rows in "
-                     f"{len(plan.shards)} shard(s); {plan.skipped} already in the dataset")
+    context.log.info(
+        f"Project {pid}: {sum(len(s.data_row_ids) for s in plan.shards)} new data rows in "
+        f"{len(plan.shards)} shard(s); {plan.skipped} already in the dataset"
+    )
     size = observe.dataset_size(target) or 0
     yield dg.Output(FramePlan(target, plan, time.time(), size), output_name="plan")
     for shard in plan.shards:
@@ -103,7 +105,10 @@ def plan_frames(context: dg.OpExecutionContext, config: FramesConfig, storage: S
 
 @dg.op(retry_policy=MEDIA_RETRY)
 def build_frame_shard(
-    context: dg.OpExecutionContext, job: ShardJob, config: FramesConfig, storage: StorageResource,
+    context: dg.OpExecutionContext,
+    job: ShardJob,
+    config: FramesConfig,
+    storage: StorageResource,
     presigner: PresignerResource,
 ) -> ShardDone:
     """Decode one shard's data rows onto its branch (committing every ``commit_every``; resumes after a crash)."""
@@ -116,8 +121,10 @@ def build_frame_shard(
     if not shard.data_row_ids:
         return ShardDone(shard, 0, 0, 0.0)
     secrets = secrets_of(presigner, storage)
-    with step_errors(f"frame_dataset (shard {shard.index + 1} of {shard.count})", pid, secrets), \
-            one_writer(context, storage, f"frames@{shard.branch}", job.path, secrets):
+    with (
+        step_errors(f"frame_dataset (shard {shard.index + 1} of {shard.count})", pid, secrets),
+        one_writer(context, storage, f"frames@{shard.branch}", job.path, secrets),
+    ):
         parent = open_or_create(job.path, **storage.open_kwargs())
         if shard.branch not in parent.branches.names():  # another run built and published this shard meanwhile
             context.log.info(f"Project {pid}: shard {shard.branch} was published by another run; nothing to do")
@@ -128,26 +135,40 @@ def build_frame_shard(
         branch = parent.branches[shard.branch].open()
         reporter = observe.ProgressLogger(context.log, pid)
         result = build_frame_dataset(
-            branch, infos, presigner.media_fetcher(settings.allowed_roots), storage=settings.frame_storage,
-            batch_size=config.batch_size, frame_count_policy=settings.frame_count_policy, progress=reporter,
-            before_commit=lambda: health.check_free_space(job.path), commit_every=config.commit_every,
-            meta_key=None, source_indexes=shard.source_indexes,
+            branch,
+            infos,
+            presigner.media_fetcher(settings.allowed_roots),
+            storage=settings.frame_storage,
+            batch_size=config.batch_size,
+            frame_count_policy=settings.frame_count_policy,
+            progress=reporter,
+            before_commit=lambda: health.check_free_space(job.path),
+            commit_every=config.commit_every,
+            meta_key=None,
+            source_indexes=shard.source_indexes,
         )
         reporter.finish("rows")
-    return ShardDone(shard, result.rows_added, result.data_rows_added, time.monotonic() - started,
-                     result.data_rows_skipped)
+    return ShardDone(
+        shard, result.rows_added, result.data_rows_added, time.monotonic() - started, result.data_rows_skipped
+    )
 
 
 @dg.op(out={"result": dg.Out(dg.Nothing), "check": dg.Out(dg.Nothing, is_required=False)})
-def publish_frames(  # type: ignore[no-untyped-def]
-    context: dg.OpExecutionContext, plan: FramePlan, done: list[ShardDone], config: FramesConfig,
+def publish_frames(
+    context: dg.OpExecutionContext,
+    plan: FramePlan,
+    done: list[ShardDone],
+    config: FramesConfig,
     storage: StorageResource,
 ):
     """Merge the shards into the run's staging branch in order, check it, publish it to main."""
     pid = context.partition_key
     path = storage.frames_path(pid)
     secrets = secrets_of(storage)
-    with step_errors("frame_dataset (publish)", pid, secrets), one_writer(context, storage, "frames@main", path, secrets):
+    with (
+        step_errors("frame_dataset (publish)", pid, secrets),
+        one_writer(context, storage, "frames@main", path, secrets),
+    ):
         infos = pipeline.read_infos(require_export(storage, pid), pid)
         check, commit, stage = _merge_check_publish(context, plan, infos, storage)
         if config.repair and check.passed:
@@ -169,8 +190,9 @@ def _merge_check_publish(
     from lb_assets.store.publish import Stage
     from lb_assets.store.shards import merge_shards
 
-    stage = Stage.open(open_or_create(plan.path, **storage.open_kwargs()), plan.path, context.run_id,
-                       storage.open_kwargs())
+    stage = Stage.open(
+        open_or_create(plan.path, **storage.open_kwargs()), plan.path, context.run_id, storage.open_kwargs()
+    )
     with stage.writing():
         stage.ds.metadata[stage.meta_key] = plan.build.meta
         merge_shards(stage.ds, plan.build)
@@ -183,8 +205,15 @@ def _merge_check_publish(
 
 
 def _frames_metadata(
-    context: dg.OpExecutionContext, plan: FramePlan, done: list[ShardDone], infos: list[Any], config: FramesConfig,
-    storage: StorageResource, shown: str, commit: str, published: bool,
+    context: dg.OpExecutionContext,
+    plan: FramePlan,
+    done: list[ShardDone],
+    infos: list[Any],
+    config: FramesConfig,
+    storage: StorageResource,
+    shown: str,
+    commit: str,
+    published: bool,
 ) -> dict[str, Any]:
     """What the asset page shows for a frame build: dataset, shards, speed, settings."""
     from lb_assets.store.atomic import read_meta
@@ -222,11 +251,17 @@ def _frames_config(config: FramesConfig) -> dict[str, Any]:
 @dg.graph_multi_asset(
     name=ASSET,
     ins={"export": dg.AssetIn("labelbox_project_export", dagster_type=dg.Nothing)},
-    outs={ASSET: dg.AssetOut(
-        group_name=DEEPLAKE_GROUP, kinds={"deeplake", "video", "image"}, owners=OWNERS, tags=TAGS, code_version="2",
-        description="Deep Lake dataset of the project's frames (video) or images on main, with labelbox_meta. "
-        "A refresh appends only data rows not decoded yet, built in shards (shard_frames) by parallel steps.",
-    )},
+    outs={
+        ASSET: dg.AssetOut(
+            group_name=DEEPLAKE_GROUP,
+            kinds={"deeplake", "video", "image"},
+            owners=OWNERS,
+            tags=TAGS,
+            code_version="2",
+            description="Deep Lake dataset of the project's frames (video) or images on main, with labelbox_meta. "
+            "A refresh appends only data rows not decoded yet, built in shards (shard_frames) by parallel steps.",
+        )
+    },
     partitions_def=labelbox_projects,
     check_specs=checks.frame_dataset_specs(ASSET),
     config=_frames_config,

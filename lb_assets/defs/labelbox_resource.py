@@ -15,7 +15,7 @@ from typing import Any, Optional
 import dagster as dg
 from pydantic import PrivateAttr
 
-from lb_assets.errors import LbAssetsError
+from lb_assets.errors import LabelboxOperationError, LbAssetsError
 from lb_assets.labelbox.client import make_client
 from lb_assets.labelbox.export import ExportFilters, ExportSummary, export_project
 from lb_assets.labelbox.ontology import fetch_ontology
@@ -53,7 +53,7 @@ class LabelboxResource(dg.ConfigurableResource):
             clean = redact_text(text, [self.api_key])
             if clean != text:
                 exc.args = (clean,)
-                if isinstance(getattr(exc, "reason", None), str):
+                if isinstance(exc, LabelboxOperationError):
                     exc.reason = redact_text(exc.reason, [self.api_key])
             raise
 
@@ -105,8 +105,15 @@ class LabelboxResource(dg.ConfigurableResource):
         """Upload media and set up the annotation project (see ``create_annotation_project``)."""
         with self._scrubbed():
             return create_annotation_project(
-                self.get_client(), files, lb_dataset_name, lb_project_name, lb_ontology=lb_ontology,
-                lb_batch_priority=lb_batch_priority, data_upload_strategy=data_upload_strategy,
-                lb_batches_name=lb_batches_name, lb_iam_integration_id=lb_iam_integration_id,
-                lb_global_key_generator=lb_global_key_generator, media_type=media_type,
+                self.get_client(),
+                files,
+                lb_dataset_name,
+                lb_project_name,
+                lb_ontology=lb_ontology,
+                lb_batch_priority=lb_batch_priority,
+                data_upload_strategy=data_upload_strategy,
+                lb_batches_name=lb_batches_name,
+                lb_iam_integration_id=lb_iam_integration_id,
+                lb_global_key_generator=lb_global_key_generator,
+                media_type=media_type,
             )

@@ -108,8 +108,9 @@ class ConversionTap:
     def finish(self) -> str:
         """Log (and return) the step's summary line: ``<n> rows (<m> data rows) converted in <s> s``."""
         seconds = time.monotonic() - self._started
-        line = (f"Project {self.project_id}: {self.frames} rows ({self.data_rows} data rows) converted "
-                f"in {seconds:.1f} s")
+        line = (
+            f"Project {self.project_id}: {self.frames} rows ({self.data_rows} data rows) converted in {seconds:.1f} s"
+        )
         self.log.info(line)
         return line
 

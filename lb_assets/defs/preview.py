@@ -73,7 +73,7 @@ class PreviewPicker:
 
 def legend_entries(values: Mapping[str, Any], kinds: Mapping[str, str]) -> list[LegendEntry]:
     """The colour of each drawable column in ``values`` (sorted by name), as ``render_preview`` draws them."""
-    entries = []
+    entries: list[LegendEntry] = []
     for col, value in sorted(values.items()):
         kind = kinds.get(col, "")
         if kind not in _DRAWN_KINDS or not _non_empty(value):
@@ -191,7 +191,7 @@ def _draw_mask(overlay: Image.Image, value: Any, color: tuple[int, int, int]) ->
     """Tint the mask's pixels and outline its border (resized to the overlay with nearest neighbour)."""
     mask = np.asarray(value, dtype=bool)
     if mask.ndim == 3:
-        mask = mask.any(axis=2)
+        mask = np.any(mask, axis=2)
     if mask.ndim != 2 or not mask.any():
         return
     if mask.shape != (overlay.height, overlay.width):

@@ -23,13 +23,13 @@ logger = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from lb_assets.defs.exports import ExportPlace
     from lb_assets.media.fetch import MediaFetcher
+    from lb_assets.media.presign import Presigner
     from lb_assets.store.lease import LeaseLocation
     from lb_assets.store.objects import S3Creds
 
 HOME_ENV = "LB_ASSETS_HOME"
 CACHE_ENV = "LB_ASSETS_CACHE"
 DEFAULT_HOME = ".lb_assets_data"
-
 
 
 class PresignerResource(dg.ConfigurableResource):
@@ -59,7 +59,7 @@ class PresignerResource(dg.ConfigurableResource):
     timeout_seconds: float = 30.0
     retries: int = 3
 
-    def get_presigner(self) -> object | None:
+    def get_presigner(self) -> Presigner | None:
         """The presigner object for ``MediaFetcher`` (None: URLs are fetched as they are)."""
         raise NotImplementedError(f"{type(self).__name__} must say how it signs URLs")
 
@@ -105,7 +105,7 @@ class LabelboxBearerPresignerResource(PresignerResource):
 
     api_key: str = Field(description="Labelbox API key (use EnvVar).")
 
-    def get_presigner(self) -> object | None:
+    def get_presigner(self) -> Presigner | None:
         """A `LabelboxBearerPresigner`."""
         from lb_assets.media.presign import LabelboxBearerPresigner
 
@@ -125,7 +125,7 @@ class AzureSasPresignerResource(PresignerResource):
 
     sas_token: str = Field(description="Azure SAS token (use EnvVar).")
 
-    def get_presigner(self) -> object | None:
+    def get_presigner(self) -> Presigner | None:
         """An `AzureSasPresigner`."""
         from lb_assets.media.presign import AzureSasPresigner
 
@@ -142,7 +142,7 @@ class StaticHeadersPresignerResource(PresignerResource):
     header_name: str = "Authorization"
     header_value: str = Field(description="Static header value (use EnvVar).")
 
-    def get_presigner(self) -> object | None:
+    def get_presigner(self) -> Presigner | None:
         """A `StaticHeadersPresigner` (ConfigError without a host list)."""
         from lb_assets.media.presign import StaticHeadersPresigner
 
@@ -158,7 +158,7 @@ class S3PresignerResource(PresignerResource):
 
     expires_in: int = 3600
 
-    def get_presigner(self) -> object | None:
+    def get_presigner(self) -> Presigner | None:
         """An `S3Presigner`."""
         from lb_assets.media.presign import S3Presigner
 
@@ -168,7 +168,7 @@ class S3PresignerResource(PresignerResource):
 class NoPresignerResource(PresignerResource):
     """URLs fetched as they are (public media, or local files under ``allowed_roots``)."""
 
-    def get_presigner(self) -> object | None:
+    def get_presigner(self) -> Presigner | None:
         """None."""
         return None
 
@@ -291,7 +291,8 @@ class StorageResource(dg.ConfigurableResource):
             return S3Objects.at(f"{self.project_dir(project_id)}/_leases", self.s3_creds())
         logger.warning(
             "Storage root %s is not local: one-writer leases are kept on this machine only (%s)",
-            redact_url(self.home()), self.export_dir(project_id),
+            redact_url(self.home()),
+            self.export_dir(project_id),
         )
         return lease_dir(self.export_dir(project_id))
 

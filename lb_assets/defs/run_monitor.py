@@ -88,9 +88,14 @@ def stalled_runs(
             reason = "it never reported a run worker process"
         else:
             continue  # STARTED without a known worker: nothing proves it dead
-        verdicts.append((obs.run_id, f"{SENSOR_NAME}: run {obs.run_id} marked failed: {reason} and it logged "
-                                     f"nothing for {quiet:.0f} s (limit {stalled_seconds:g} s, "
-                                     f"${STALLED_ENV}); the worker was killed or crashed"))
+        verdicts.append(
+            (
+                obs.run_id,
+                f"{SENSOR_NAME}: run {obs.run_id} marked failed: {reason} and it logged "
+                f"nothing for {quiet:.0f} s (limit {stalled_seconds:g} s, "
+                f"${STALLED_ENV}); the worker was killed or crashed",
+            )
+        )
     return verdicts
 
 
@@ -164,6 +169,8 @@ def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> tuple[Optional[int
             continue
         metadata = getattr(entry.dagster_event.event_specific_data, "metadata", None) or {}
         value = getattr(metadata.get("pid"), "value", None)
+        if value is None:
+            continue
         try:
             return int(value), rec.timestamp
         except (TypeError, ValueError):
@@ -176,8 +183,11 @@ def our_runs(
 ) -> list[dg.DagsterRun]:
     """STARTING/STARTED runs of code location ``location`` or selecting any of ``asset_keys``."""
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=_WATCHED))
-    return [r for r in runs if (location and _location_of(r) == location)
-            or (r.asset_selection and set(r.asset_selection) & asset_keys)]
+    return [
+        r
+        for r in runs
+        if (location and _location_of(r) == location) or (r.asset_selection and set(r.asset_selection) & asset_keys)
+    ]
 
 
 def _location_of(run: dg.DagsterRun) -> Optional[str]:
@@ -186,7 +196,10 @@ def _location_of(run: dg.DagsterRun) -> Optional[str]:
 
 
 def fail_stalled_runs(
-    instance: dg.DagsterInstance, asset_keys: frozenset[dg.AssetKey], stalled_seconds: float, log: Any = logger,
+    instance: dg.DagsterInstance,
+    asset_keys: frozenset[dg.AssetKey],
+    stalled_seconds: float,
+    log: Any = logger,
     location: Optional[str] = None,
 ) -> list[str]:
     """Report failed each of our local runs whose worker died and which stayed silent; returns their ids.
@@ -231,8 +244,9 @@ def make_stalled_run_sensor(
     )
     def stalled_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         origin = context.code_location_origin
-        failed = fail_stalled_runs(context.instance, keys, stalled_run_seconds(), context.log,
-                                   origin.location_name if origin else None)
+        failed = fail_stalled_runs(
+            context.instance, keys, stalled_run_seconds(), context.log, origin.location_name if origin else None
+        )
         if failed:
             return dg.SkipReason(f"reported failed (worker gone): {', '.join(failed)}")
         return dg.SkipReason("no stalled run")

@@ -40,6 +40,7 @@ from typing import Any
 
 import dagster as dg
 
+from lb_assets.defs.execution import execution_config
 from lb_assets.defs.labelbox_resource import LabelboxResource
 from lb_assets.defs.partitions import LABELBOX_PROJECTS, labelbox_projects
 from lb_assets.projects import ProjectSettings, load_projects
@@ -126,7 +127,8 @@ def poll_overviews(
          pids that timed out or were not reached, in ``pids`` order).
     """
     end = time.monotonic() + limits.tick_budget
-    queue, inflight = list(pids), {}  # future -> (pid, started)
+    queue = list(pids)
+    inflight: "dict[Future[Any], tuple[str, float]]" = {}  # future -> (pid, started)
     results: dict[str, Any] = {}
     failures: dict[str, BaseException | str] = {}
     while True:
@@ -149,9 +151,11 @@ def poll_overviews(
                     failures[pid] = error
             elif now >= started + limits.call_timeout or now >= end:
                 del inflight[future]
-                failures[pid] = (f"overview did not answer within {limits.call_timeout:g} s"
-                                 if now >= started + limits.call_timeout else
-                                 f"overview did not answer within the tick's time budget ({limits.tick_budget:g} s)")
+                failures[pid] = (
+                    f"overview did not answer within {limits.call_timeout:g} s"
+                    if now >= started + limits.call_timeout
+                    else f"overview did not answer within the tick's time budget ({limits.tick_budget:g} s)"
+                )
     failures.update({pid: NOT_REACHED for pid in queue})
     late = {pid for pid, why in failures.items() if isinstance(why, str)}
     return results, failures, [pid for pid in pids if pid in late]
@@ -164,8 +168,13 @@ def _poll_order(pids: list[str], poll_first: Any) -> list[str]:
 
 
 def evaluate_projects(
-    labelbox: Any, declared: dict[str, ProjectSettings], existing: list[str], cursor: dict[str, Any], log: Any,
-    busy: frozenset[str] = frozenset(), failed_run_keys: frozenset[str] = frozenset(),
+    labelbox: Any,
+    declared: dict[str, ProjectSettings],
+    existing: list[str],
+    cursor: dict[str, Any],
+    log: Any,
+    busy: frozenset[str] = frozenset(),
+    failed_run_keys: frozenset[str] = frozenset(),
     limits: PollLimits | None = None,
 ) -> tuple[list[dg.RunRequest], dict[str, Any], list[str]]:
     """The decision of one tick (pure apart from the overview calls).
@@ -191,8 +200,11 @@ def evaluate_projects(
     for pid in order:
         before = previous.get(pid, {})
         if pid in busy or pid in failures:
-            skipped[pid] = ("run in progress (a run of this project is queued or running)" if pid in busy
-                            else _failure_reason(failures[pid], labelbox))
+            skipped[pid] = (
+                "run in progress (a run of this project is queued or running)"
+                if pid in busy
+                else _failure_reason(failures[pid], labelbox)
+            )
             if pid not in busy:
                 log.warning(f"{SENSOR_NAME}: skipping project {pid}: {skipped[pid]}")
             if before:
@@ -212,7 +224,11 @@ def _failure_reason(failure: BaseException | str, labelbox: Any) -> str:
 
 
 def _decide(
-    pid: str, settings: ProjectSettings, overview: Any, before: dict[str, Any], failed_run_keys: frozenset[str],
+    pid: str,
+    settings: ProjectSettings,
+    overview: Any,
+    before: dict[str, Any],
+    failed_run_keys: frozenset[str],
     log: Any,
 ) -> tuple[dict[str, Any], dg.RunRequest | None]:
     """One polled project's new cursor entry and, when it is due, its refresh request."""
@@ -233,8 +249,12 @@ def _decide(
     }
     reason = _trigger_reason(settings.trigger, complete, counts, before, digest)
     attempt = 0
-    if (not reason and before.get("triggered") == digest and before.get("run_key") in failed_run_keys
-            and int(before.get("attempt", 0)) + 1 < MAX_ATTEMPTS):
+    if (
+        not reason
+        and before.get("triggered") == digest
+        and before.get("run_key") in failed_run_keys
+        and int(before.get("attempt", 0)) + 1 < MAX_ATTEMPTS
+    ):
         attempt = int(before.get("attempt", 0)) + 1
         reason = f"its refresh {before['run_key']} failed; trying again (attempt {attempt + 1})"
     if not reason:
@@ -243,7 +263,8 @@ def _decide(
     entry.update(triggered=digest, run_key=run_key, attempt=attempt)
     log.info(f"{SENSOR_NAME}: project {pid} {reason}; requesting a refresh")
     tags = {"labelbox/project_id": pid, "labelbox/trigger": settings.trigger}
-    return entry, dg.RunRequest(partition_key=pid, run_key=run_key, tags=tags)
+    run_config = execution_config(counts["total"])  # small projects in one process, big ones a process per step
+    return entry, dg.RunRequest(partition_key=pid, run_key=run_key, tags=tags, run_config=run_config)
 
 
 def _trigger_reason(trigger: str, complete: bool, counts: dict[str, int], before: dict[str, Any], digest: str) -> str:
@@ -281,8 +302,14 @@ def make_labeling_completion_sensor(
         failed = _failed_run_keys(context.instance, cursor)
         limits = PollLimits.from_env()
         requests, new_cursor, new_partitions = evaluate_projects(
-            _ShortDeadlineOverviews(labelbox, limits.call_timeout), declared, existing, cursor, context.log,
-            busy, failed, limits,
+            _ShortDeadlineOverviews(labelbox, limits.call_timeout),
+            declared,
+            existing,
+            cursor,
+            context.log,
+            busy,
+            failed,
+            limits,
         )
         partition_requests = [labelbox_projects.build_add_request(new_partitions)] if new_partitions else []
         skip = None

@@ -64,9 +64,17 @@ class _TimeoutAdapter(HTTPAdapter):
         super().__init__()
         self._timeout = timeout
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """Send with this adapter's timeout, whatever ``timeout`` the caller gave."""
+        return super().send(request, stream=stream, timeout=self._timeout, verify=verify, cert=cert, proxies=proxies)
 
 
 def make_client(api_key: str, endpoint: str | None = None, timeout: float = 60.0) -> Any:
@@ -140,8 +148,13 @@ def labelbox_errors(operation: str, project_id: str | None = None, secrets: Sequ
         yield
     except LbAssetsError:
         raise
-    except (lbx.LabelboxError, lbx.MalformedQueryException, lbx.OperationNotAllowedException,
-            lbx.ProcessingWaitTimeout, requests.RequestException) as exc:
+    except (
+        lbx.LabelboxError,
+        lbx.MalformedQueryException,
+        lbx.OperationNotAllowedException,
+        lbx.ProcessingWaitTimeout,
+        requests.RequestException,
+    ) as exc:
         error = map_labelbox_error(exc, operation, project_id, secrets)
         logger.debug("Labelbox %s failed: %s", operation, error.reason)
         raise error from None

@@ -121,7 +121,9 @@ class ExportFilters:
             if not values:
                 raise ConfigError(f"Export filter {name} is an empty list (omit it to export every row)")
             if len(values) > SDK_ID_FILTER_LIMIT:
-                raise ConfigError(f"Export filter {name} has {len(values)} ids; Labelbox accepts at most {SDK_ID_FILTER_LIMIT}")
+                raise ConfigError(
+                    f"Export filter {name} has {len(values)} ids; Labelbox accepts at most {SDK_ID_FILTER_LIMIT}"
+                )
             out[name] = values
         return out
 
@@ -193,9 +195,15 @@ class _SummaryWriter:
 
     def summary(self, path: Path) -> ExportSummary:
         return ExportSummary(
-            path=path, project_id=self.project_id or "", data_rows=self.rows, labeled_rows=self.labeled_rows,
-            labels=self.labels, workflow_counts=dict(sorted(self.workflow.items())), bytes=self.size,
-            sha256=self.digest.hexdigest(), exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            path=path,
+            project_id=self.project_id or "",
+            data_rows=self.rows,
+            labeled_rows=self.labeled_rows,
+            labels=self.labels,
+            workflow_counts=dict(sorted(self.workflow.items())),
+            bytes=self.size,
+            sha256=self.digest.hexdigest(),
+            exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
 
 
@@ -209,8 +217,12 @@ def _tmp_path(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
 
 
-def _write_atomically(dest: Path, project_id: str | None, rows: Iterable[tuple[dict[str, Any], bytes | None]],
-                      progress: Callable[[dict[str, Any]], None] | None = None) -> ExportSummary:
+def _write_atomically(
+    dest: Path,
+    project_id: str | None,
+    rows: Iterable[tuple[dict[str, Any], bytes | None]],
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> ExportSummary:
     """Write rows to ``dest.tmp`` then replace ``dest``; on any failure ``dest`` is untouched.
 
     ``progress`` gets ``{"event": "export_rows", "rows", "bytes"}`` at most every `PROGRESS_INTERVAL`
@@ -261,7 +273,9 @@ def _stream_rows(task: Any, project_id: str) -> Iterator[tuple[dict[str, Any], N
     for out in task.get_buffered_stream():
         row = out.json
         if not isinstance(row, dict):
-            raise LabelboxOperationError("export stream", project_id, f"export line is a {type(row).__name__}, not an object")
+            raise LabelboxOperationError(
+                "export stream", project_id, f"export line is a {type(row).__name__}, not an object"
+            )
         yield row, None
 
 
@@ -278,8 +292,8 @@ def export_project(
 ) -> ExportSummary:
     """Export one project (export v2) to ``dest`` as NDJSON, streamed row by row.
 
-    The file is written to a temporary file unique to this writer beside ``dest`` and moved over ``dest`` only when complete, so a
-    failure midway leaves the previous file intact. Memory stays bounded whatever the project size.
+    The file is written to a temporary file unique to this writer beside ``dest`` and moved over ``dest`` only when
+    complete, so a failure midway leaves the previous file intact. Memory stays bounded whatever the project size.
 
     Args:
         client: a ``labelbox.Client`` (see ``make_client``).
@@ -322,7 +336,10 @@ def export_project(
                 raise LabelboxOperationError("export", project_id, "the export reported errors: " + " | ".join(lines))
             logger.warning(
                 "Project %s: the export reported %d error line(s); continuing with the rows that exported "
-                "(fail_on_errors=False). First: %s", project_id, error_count, " | ".join(lines),
+                "(fail_on_errors=False). First: %s",
+                project_id,
+                error_count,
+                " | ".join(lines),
             )
         has_result = task.has_result()
     if not has_result:
@@ -334,14 +351,23 @@ def export_project(
 
         try:
             summary = _write_atomically(Path(dest), project_id, _stream_rows(task, project_id), progress)
-        except (LabelboxError, ExportTask.ExportTaskException, requests.RequestException, AssertionError,
-                ValueError) as exc:  # the SDK asserts chunk sizes and raises ValueError on missing streams
+        except (
+            LabelboxError,
+            ExportTask.ExportTaskException,
+            requests.RequestException,
+            AssertionError,
+            ValueError,
+        ) as exc:  # the SDK asserts chunk sizes and raises ValueError on missing streams
             raise map_labelbox_error(exc, "export stream", project_id) from None
     if error_count:
         summary = replace(summary, error_lines=error_count)
     logger.info(
         "Project %s: exported %d data rows (%d labeled, %d labels) to %s",
-        project_id, summary.data_rows, summary.labeled_rows, summary.labels, summary.path,
+        project_id,
+        summary.data_rows,
+        summary.labeled_rows,
+        summary.labels,
+        summary.path,
     )
     return summary
 
@@ -377,8 +403,14 @@ def _last_index_by_id(rows: Iterable[Any], where: str) -> dict[str, int]:
         if drid in last:
             duplicates += 1
             if duplicates <= DUPLICATES_LOGGED:
-                logger.warning("%s: data row %s appears twice, at rows %d and %d; the later row (%d) is used for "
-                               "media and labels", where, drid, last[drid], index, index)
+                logger.warning(
+                    "%s: data row %s appears twice, at rows %d and %d; the later row (%d) is used for media and labels",
+                    where,
+                    drid,
+                    last[drid],
+                    index,
+                    index,
+                )
         last[drid] = index
     if duplicates > DUPLICATES_LOGGED:
         logger.warning("%s: %d duplicate data row occurrences in all; only the last of each is used", where, duplicates)
@@ -415,6 +447,11 @@ def iter_unique_rows(source: Path | str | Sequence[dict[str, Any]]) -> Iterator[
             yield index, row
 
 
+def _json_error(exc: ValueError) -> str:
+    """What is wrong with a line: the JSON error's message, or the decoding error of a line that is not UTF-8."""
+    return exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+
+
 def _iter_lines(path: Path) -> Iterator[tuple[int, dict[str, Any], bytes]]:
     if not path.exists():
         raise ConfigError(f"Export file {path} does not exist")
@@ -426,7 +463,7 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, dict[str, Any], bytes]]:
             try:
                 row = json.loads(raw)
             except ValueError as exc:
-                raise ExportRowError(f"{path}: not valid JSON ({exc.msg})", row_index=index) from None
+                raise ExportRowError(f"{path}: not valid JSON ({_json_error(exc)})", row_index=index) from None
             if not isinstance(row, dict):
                 raise ExportRowError(f"{path}: not a JSON object", row_index=index)
             yield index, row, raw
@@ -472,7 +509,7 @@ def merge_exports(base: Path, delta: Path, dest: Path, project_id: str | None = 
             try:
                 row = json.loads(raw)
             except ValueError as exc:
-                raise ExportRowError(f"{delta}: not valid JSON ({exc.msg})", row_index=index) from None
+                raise ExportRowError(f"{delta}: not valid JSON ({_json_error(exc)})", row_index=index) from None
             drid = _data_row_id(row if isinstance(row, dict) else {}, delta, index)
             if drid not in offsets:
                 order.append(drid)

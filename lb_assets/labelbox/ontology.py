@@ -50,8 +50,9 @@ def fetch_ontology(client: Any, ontology_id: str) -> dict[str, Any]:
         ontology = client.get_ontology(ontology_id)
         normalized = ontology.normalized
     result = normalize_ontology(normalized, ontology_id)
-    logger.debug("Ontology %s: %d tools, %d classifications", ontology_id, len(result["tools"]),
-                 len(result["classifications"]))
+    logger.debug(
+        "Ontology %s: %d tools, %d classifications", ontology_id, len(result["tools"]), len(result["classifications"])
+    )
     return result
 
 

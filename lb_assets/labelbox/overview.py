@@ -74,9 +74,14 @@ def fetch_overview(client: Any, project_id: str) -> ProjectOverview:
         project = client.get_project(project_id)
         sdk = project.get_overview()
     overview = ProjectOverview(
-        to_label=_count(sdk.to_label), in_review=_count(sdk.in_review), in_rework=_count(sdk.in_rework),
-        done=_count(sdk.done), skipped=_count(sdk.skipped), total=_count(sdk.total_data_rows),
-        labeled=_count(sdk.labeled), last_activity_at=_iso(getattr(project, "last_activity_time", None)),
+        to_label=_count(sdk.to_label),
+        in_review=_count(sdk.in_review),
+        in_rework=_count(sdk.in_rework),
+        done=_count(sdk.done),
+        skipped=_count(sdk.skipped),
+        total=_count(sdk.total_data_rows),
+        labeled=_count(sdk.labeled),
+        last_activity_at=_iso(getattr(project, "last_activity_time", None)),
     )
     logger.debug("Project %s overview: %s", project_id, overview)
     return overview

@@ -284,24 +284,40 @@ def create_annotation_project(
     dataset, _ = _dataset(client, lb_dataset_name, iam)
     ids = _existing_keys(dataset)
     specs = [
-        {"row_data": normalize_source(f) if local else f, "global_key": key, "external_id": redact_url(f),
-         "media_type": media_type}
-        for f, key in zip(files, keys) if key not in ids
+        {
+            "row_data": normalize_source(f) if local else f,
+            "global_key": key,
+            "external_id": redact_url(f),
+            "media_type": media_type,
+        }
+        for f, key in zip(files, keys, strict=True)
+        if key not in ids
     ]
-    logger.info("Dataset %s: %d of %d files to upload (%d already there)", dataset.uid, len(specs), len(files),
-                len(files) - len(specs))
+    logger.info(
+        "Dataset %s: %d of %d files to upload (%d already there)",
+        dataset.uid,
+        len(specs),
+        len(files),
+        len(files) - len(specs),
+    )
     if specs:
         ids.update(_upload_rows(dataset, specs, media_type, upload_timeout))
     missing = [k for k in keys if k not in ids]
     if missing:
-        raise LabelboxOperationError(f"upload to dataset {dataset.uid}", None,
-                                     f"no data row came back for global keys {missing[:ERRORS_SHOWN]}")
+        raise LabelboxOperationError(
+            f"upload to dataset {dataset.uid}", None, f"no data row came back for global keys {missing[:ERRORS_SHOWN]}"
+        )
 
     project, created = _project(client, lb_project_name, media_type)
     already = set(ids.values()) - {ids[k] for k in (s["global_key"] for s in specs)}
     if created or specs or int(project.data_row_count or 0) < len(ids):
-        _add_batches(project, dataset, lb_batches_name or f"{lb_dataset_name}_batch-", lb_batch_priority,
-                     already if not created else set())
+        _add_batches(
+            project,
+            dataset,
+            lb_batches_name or f"{lb_dataset_name}_batch-",
+            lb_batch_priority,
+            already if not created else set(),
+        )
     if lb_ontology:
         _connect_ontology(client, project, lb_ontology, created)
     result = UploadResult(project.uid, dataset.uid, [ids[k] for k in keys], keys)

@@ -83,17 +83,19 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port
 
 
-def redirect_headers(presigner: Presigner | None, prev_url: str, prev_headers: Mapping[str, str],
-                     new_url: str) -> Headers:
+def redirect_headers(
+    presigner: Presigner | None, prev_url: str, prev_headers: Mapping[str, str], new_url: str
+) -> Headers:
     """The headers to send to ``new_url``, a redirect target of ``prev_url`` (see the module doc)."""
     if _origin(prev_url)[0] == "https" and _origin(new_url)[0] != "https":
         return {}
     if is_host_scoped(presigner):
         try:
-            return normalize_presign_result(presigner(new_url))[1]  # type: ignore[misc]
+            return normalize_presign_result(presigner(new_url))[1]
         except Exception:  # noqa: BLE001 - a chain may hold a user's presigner; then send nothing
-            logger.warning("presigner failed for redirect target %s; following it without credentials",
-                           redact_url(new_url))
+            logger.warning(
+                "presigner failed for redirect target %s; following it without credentials", redact_url(new_url)
+            )
             return {}
     return dict(prev_headers) if _origin(prev_url) == _origin(new_url) else {}
 
@@ -211,7 +213,8 @@ class MediaFetcher:
         check_no_nul(row_data)
         if _is_local(row_data):
             return str(self._local_path(row_data)), {}
-        url, headers = row_data, {}
+        url = row_data
+        headers: Headers = {}
         if self.presigner is not None:
             try:
                 url, headers = normalize_presign_result(self.presigner(row_data))
@@ -290,6 +293,7 @@ class MediaFetcher:
         Raises:
             PermanentMediaError / MediaError: as :meth:`fetch_bytes`.
         """
+
         def write(response: requests.Response) -> int:
             dest.seek(0)
             dest.truncate()
@@ -332,12 +336,12 @@ class MediaFetcher:
         except requests.RequestException as exc:
             raise MediaError(f"GET {redact_url(url)} failed: {safe_cause(exc, url, headers)}") from None
 
-    def _follow(self, url: str, headers: Headers, presigner: Presigner | None
-                ) -> tuple[requests.Response, str, Headers]:
+    def _follow(
+        self, url: str, headers: Headers, presigner: Presigner | None
+    ) -> tuple[requests.Response, str, Headers]:
         """GET ``url``, following up to :data:`MAX_REDIRECTS` redirects ourselves (credentials per hop)."""
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._session.get(url, headers=headers, timeout=self.timeout, allow_redirects=False,
-                                         stream=True)
+            response = self._session.get(url, headers=headers, timeout=self.timeout, allow_redirects=False, stream=True)
             location = response.headers.get("Location")
             if response.status_code not in _REDIRECT_STATUS or not location:
                 return response, url, headers
@@ -346,13 +350,18 @@ class MediaFetcher:
             if urlsplit(new_url).scheme not in _REMOTE_SCHEMES or "\x00" in new_url:
                 raise PermanentMediaError(f"GET {redact_url(url)} redirects to a non-http(s) URL")
             headers = redirect_headers(presigner, url, headers, new_url)
-            logger.debug("GET %s: redirect to %s (%s)", redact_url(url), redact_url(new_url),
-                         "with credentials" if headers else "without credentials")
+            logger.debug(
+                "GET %s: redirect to %s (%s)",
+                redact_url(url),
+                redact_url(new_url),
+                "with credentials" if headers else "without credentials",
+            )
             url = new_url
         raise PermanentMediaError(f"GET {redact_url(url)}: more than {MAX_REDIRECTS} redirects")
 
-    def _status_error(self, response: requests.Response, url: str, final_url: str, headers: Headers,
-                      presigner: Presigner | None) -> Exception:
+    def _status_error(
+        self, response: requests.Response, url: str, final_url: str, headers: Headers, presigner: Presigner | None
+    ) -> Exception:
         status = response.status_code
         shown = redact_url(url) + (f" (redirected to {redact_url(final_url)})" if final_url != url else "")
         if status in _RETRY_STATUS:
@@ -371,13 +380,21 @@ def _auth_hint(status: int, url: str, headers: Headers, presigner: Presigner | N
     hosts = getattr(presigner, "hosts", None)
     if not headers and hosts is not None:
         host = urlsplit(url).netloc.rsplit("@", 1)[-1]
-        return (f" (sent without credentials: host {host!r} is not in the presigner's host list "
-                f"{list(hosts)}; add it to credential_hosts or $LB_ASSETS_CREDENTIAL_HOSTS if it should get them)")
+        return (
+            f" (sent without credentials: host {host!r} is not in the presigner's host list "
+            f"{list(hosts)}; add it to credential_hosts or $LB_ASSETS_CREDENTIAL_HOSTS if it should get them)"
+        )
     return " (private media: configure a presigner)"
 
 
-def download_to(url: str, headers: Mapping[str, str] | None, dest: IO[bytes], timeout: float = 30.0,
-                retries: int = 2, backoff: float = 0.5) -> int:
+def download_to(
+    url: str,
+    headers: Mapping[str, str] | None,
+    dest: IO[bytes],
+    timeout: float = 30.0,
+    retries: int = 2,
+    backoff: float = 0.5,
+) -> int:
     """Stream ``url`` into ``dest`` with :meth:`MediaFetcher.download`'s redirect and retry rules; returns the size."""
     with MediaFetcher(timeout=timeout, retries=retries, backoff=backoff) as fetcher:
         return fetcher.download(url, headers or {}, dest)

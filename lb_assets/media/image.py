@@ -87,8 +87,10 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     if mode == "F":
         gray8 = np.clip(np.asarray(img), 0, 255).astype(np.uint8)
         return np.repeat(gray8[..., np.newaxis], 3, axis=2)
-    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in img.info) or (
-        mode in ("L", "RGB") and "transparency" in img.info
+    if (
+        mode in _ALPHA_MODES
+        or (mode == "P" and "transparency" in img.info)
+        or (mode in ("L", "RGB") and "transparency" in img.info)
     ):
         rgba = np.asarray(img.convert("RGBA"), dtype=np.uint16)
         alpha = rgba[..., 3:4]

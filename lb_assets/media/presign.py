@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 from urllib.parse import urlsplit
 
 from lb_assets.errors import ConfigError
@@ -74,8 +74,7 @@ def validate_headers(headers: Mapping[Any, Any], *, setting: str = "url_presigne
             raise ConfigError(f"{setting} returned an invalid header name {str(name)[:40]!r}")
         if not isinstance(value, str):
             raise ConfigError(
-                f"{setting} returned header {name!r} with a {type(value).__name__} value; "
-                "header values must be str"
+                f"{setting} returned header {name!r} with a {type(value).__name__} value; header values must be str"
             )
         if "\r" in value or "\n" in value:
             raise ConfigError(f"{setting} returned header {name!r} whose value contains a line break")
@@ -214,7 +213,7 @@ class HostPatterns:
     def __bool__(self) -> bool:
         return bool(self.patterns)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self.patterns)
 
     def __add__(self, other: Iterable[str]) -> HostPatterns:
@@ -252,7 +251,7 @@ def _hosts_or(hosts: Iterable[str] | None, defaults: Iterable[str], extra: Itera
     return HostPatterns((*defaults, *extra, *env_credential_hosts()), setting)
 
 
-def is_host_scoped(presigner: object) -> bool:
+def is_host_scoped(presigner: object) -> TypeGuard[Presigner]:
     """True for presigners whose headers for a URL are safe to send to that URL (the built-in ones).
 
     Such a presigner is asked again for each redirect hop; any other presigner's headers follow a
@@ -276,8 +275,14 @@ class LabelboxBearerPresigner:
 
     host_scoped = True
 
-    def __init__(self, api_key: str, hosts: Iterable[str] | None = None, *, extra_hosts: Iterable[str] = (),
-                 endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        hosts: Iterable[str] | None = None,
+        *,
+        extra_hosts: Iterable[str] = (),
+        endpoint: str | None = None,
+    ) -> None:
         if not isinstance(api_key, str) or not api_key:
             raise ConfigError("LabelboxBearerPresigner needs a non-empty api_key (LABELBOX_API_KEY)")
         if any(c in api_key for c in "\r\n"):
@@ -345,8 +350,9 @@ class StaticHeadersPresigner:
 
     host_scoped = True
 
-    def __init__(self, headers: Mapping[str, str], hosts: Iterable[str] | None = None, *,
-                 extra_hosts: Iterable[str] = ()) -> None:
+    def __init__(
+        self, headers: Mapping[str, str], hosts: Iterable[str] | None = None, *, extra_hosts: Iterable[str] = ()
+    ) -> None:
         self._headers = validate_headers(headers, setting="StaticHeadersPresigner")
         self.hosts = _hosts_or(hosts, (), extra_hosts, "StaticHeadersPresigner hosts (credential_hosts)")
         if not self.hosts:

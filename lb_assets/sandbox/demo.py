@@ -27,6 +27,7 @@ the steps of the same seed.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import logging
 import random
@@ -39,8 +40,24 @@ from PIL import Image
 
 from lb_assets.sandbox import demo_media as media
 from lb_assets.sandbox.demo_labels import (
-    FILE_SCHEME, MASK_SCHEME, Answer, ClassDef, DemoOntology, FrameClass, GlobalClass, ImageObject, Label,
-    LabelRenderer, RowSpec, ToolDef, Track, demo_id, export_row, geometry_at, image_truth, video_truth,
+    FILE_SCHEME,
+    MASK_SCHEME,
+    Answer,
+    ClassDef,
+    DemoOntology,
+    FrameClass,
+    GlobalClass,
+    ImageObject,
+    Label,
+    LabelRenderer,
+    RowSpec,
+    ToolDef,
+    Track,
+    demo_id,
+    export_row,
+    geometry_at,
+    image_truth,
+    video_truth,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,34 +69,67 @@ PRIVATE_FILES = frozenset({"orbit.mp4", "street.jpg"})
 
 RED, GREEN, BLUE, YELLOW, WHITE = (230, 40, 40), (40, 200, 60), (0, 0, 255), (250, 220, 30), (255, 255, 255)
 COLORS = {"box": RED, "outline": GREEN, "edge": WHITE, "lane": WHITE, "dot": YELLOW, "marker": YELLOW}
-DRAW_KIND = {"rectangle": "box", "point": "point", "line": "line", "polygon": "polygon",
-             "raster-segmentation": "region"}
+DRAW_KIND = {
+    "rectangle": "box",
+    "point": "point",
+    "line": "line",
+    "polygon": "polygon",
+    "raster-segmentation": "region",
+}
 
-_SCENE = ClassDef("scene", "radio", (("Synthetic", "synthetic", (ClassDef("palette", "radio", (
-    ("Dark", "dark", ()), ("Bright", "bright", ())), None),)), ("Real", "real", ())))
+_SCENE = ClassDef(
+    "scene",
+    "radio",
+    (
+        (
+            "Synthetic",
+            "synthetic",
+            (ClassDef("palette", "radio", (("Dark", "dark", ()), ("Bright", "bright", ())), None),),
+        ),
+        ("Real", "real", ()),
+    ),
+)
 _TAGS = ClassDef("tags", "checklist", (("Fast", "fast", ()), ("Slow", "slow", ()), ("Occluded", "occluded", ())))
 _CAPTION = ClassDef("caption", "text")
 
-VIDEO_ONTOLOGY = DemoOntology("video", (
-    ToolDef("box", "rectangle", "#e62828"),
-    ToolDef("dot", "point", "#fadc1e", (ClassDef("visibility", "radio", (
-        ("Visible", "visible", ()), ("Occluded", "occluded", ())), None),)),
-    ToolDef("lane", "line", "#ffffff"),
-    ToolDef("region", "raster-segmentation", "#0000ff"),
-), (
-    ClassDef("motion", "radio", (("Still", "still", ()), ("Moving", "moving", ())), "index"),
-    ClassDef("flags", "checklist", (("Dark", "dark", ()), ("Noisy", "noisy", ())), "index"),
-    _SCENE, _TAGS, _CAPTION,
-))
+VIDEO_ONTOLOGY = DemoOntology(
+    "video",
+    (
+        ToolDef("box", "rectangle", "#e62828"),
+        ToolDef(
+            "dot",
+            "point",
+            "#fadc1e",
+            (ClassDef("visibility", "radio", (("Visible", "visible", ()), ("Occluded", "occluded", ())), None),),
+        ),
+        ToolDef("lane", "line", "#ffffff"),
+        ToolDef("region", "raster-segmentation", "#0000ff"),
+    ),
+    (
+        ClassDef("motion", "radio", (("Still", "still", ()), ("Moving", "moving", ())), "index"),
+        ClassDef("flags", "checklist", (("Dark", "dark", ()), ("Noisy", "noisy", ())), "index"),
+        _SCENE,
+        _TAGS,
+        _CAPTION,
+    ),
+)
 
-IMAGE_ONTOLOGY = DemoOntology("image", (
-    ToolDef("box", "rectangle", "#e62828"),
-    ToolDef("outline", "polygon", "#28c83c"),
-    ToolDef("edge", "line", "#ffffff"),
-    ToolDef("marker", "point", "#fadc1e", (ClassDef("marker_kind", "radio", (
-        ("Corner", "corner", ()), ("Center", "center", ())), None),)),
-    ToolDef("region", "raster-segmentation", "#0000ff"),
-), (_SCENE, _TAGS, _CAPTION))
+IMAGE_ONTOLOGY = DemoOntology(
+    "image",
+    (
+        ToolDef("box", "rectangle", "#e62828"),
+        ToolDef("outline", "polygon", "#28c83c"),
+        ToolDef("edge", "line", "#ffffff"),
+        ToolDef(
+            "marker",
+            "point",
+            "#fadc1e",
+            (ClassDef("marker_kind", "radio", (("Corner", "corner", ()), ("Center", "center", ())), None),),
+        ),
+        ToolDef("region", "raster-segmentation", "#0000ff"),
+    ),
+    (_SCENE, _TAGS, _CAPTION),
+)
 
 
 @dataclass(frozen=True)
@@ -124,9 +174,12 @@ class Demo:
         out: dict[str, Any] = {"seed": self.seed, "projects": {}, "files": {}, "masks": {}}
         for key, project in self.projects.items():
             rows, _ = project.rendered()
-            out["projects"][key] = {"project_id": project.project_id, "name": project.name,
-                                    "ontology": project.ontology.normalized,
-                                    "rows": [{"row": r, "labels": lab, "workflow_status": st} for r, lab, st in rows]}
+            out["projects"][key] = {
+                "project_id": project.project_id,
+                "name": project.name,
+                "ontology": project.ontology.normalized,
+                "rows": [{"row": r, "labels": lab, "workflow_status": st} for r, lab, st in rows],
+            }
         out["files"] = {n: hashlib.sha256(f.data).hexdigest() for n, f in sorted(self.files.items())}
         out["masks"] = {n: hashlib.sha256(b).hexdigest() for n, b in sorted(self.masks.items())}
         return out
@@ -151,25 +204,74 @@ def _rate_value(rate: Fraction) -> float | int:
 
 def _clips(rng: random.Random) -> list[Clip]:
     ox, oy = rng.randint(0, 6), rng.randint(0, 6)
-    a = Clip("traffic.mp4", 160, 120, Fraction(10), 24, (
-        Track("", "region", [(5, 6)], {5: (100 + ox, 8, 24, 16), 6: (102 + ox, 8, 24, 16)}, color=BLUE),
-        Track("", "box", [(1, 10), (14, 24)], {1: (10 + ox, 20 + oy, 30, 20), 10: (37 + ox, 20 + oy, 30, 20),
-                                               14: (70 + ox, 60 + oy, 30, 20), 24: (40 + ox, 80 + oy, 30, 20)}),
-        Track("", "lane", [(1, 24)], {1: ((0, 60 + oy), (159, 40 + oy)), 24: ((0, 83 + oy), (159, 63 + oy))}),
-        Track("", "dot", [(1, 24)], {1: (20 + ox, 100), 12: (75 + ox, 100), 24: (135 + ox, 76)},
-              nested={1: Answer("visibility", "visible"), 12: Answer("visibility", "occluded")}),
-    ))
-    b = Clip("orbit.mp4", 192, 144, Fraction(25, 2), 30, (
-        Track("", "box", [(3, 30)], {3: (20 + ox, 30 + oy, 40, 30), 18: (65 + ox, 60 + oy, 40, 30),
-                                     30: (101 + ox, 60 + oy, 40, 30)}, kffm_dict=True),
-        Track("", "dot", [(1, 30)], {1: (170, 20 + oy), 30: (112, 78 + oy)},
-              nested={1: Answer("visibility", "visible")}),
-    ))
-    c = Clip("ntsc.mp4", 160, 120, Fraction(30000, 1001), 60, (
-        Track("", "box", [(1, 60)], {1: (5 + ox, 50 + oy, 20, 20), 30: (63 + ox, 50 + oy, 20, 20),
-                                     60: (123 + ox, 20 + oy, 20, 20)}),
-        Track("", "lane", [(10, 50)], {10: ((0, 100), (159, 100)), 50: ((0, 60), (159, 60))}),
-    ))
+    a = Clip(
+        "traffic.mp4",
+        160,
+        120,
+        Fraction(10),
+        24,
+        (
+            Track("", "region", [(5, 6)], {5: (100 + ox, 8, 24, 16), 6: (102 + ox, 8, 24, 16)}, color=BLUE),
+            Track(
+                "",
+                "box",
+                [(1, 10), (14, 24)],
+                {
+                    1: (10 + ox, 20 + oy, 30, 20),
+                    10: (37 + ox, 20 + oy, 30, 20),
+                    14: (70 + ox, 60 + oy, 30, 20),
+                    24: (40 + ox, 80 + oy, 30, 20),
+                },
+            ),
+            Track("", "lane", [(1, 24)], {1: ((0, 60 + oy), (159, 40 + oy)), 24: ((0, 83 + oy), (159, 63 + oy))}),
+            Track(
+                "",
+                "dot",
+                [(1, 24)],
+                {1: (20 + ox, 100), 12: (75 + ox, 100), 24: (135 + ox, 76)},
+                nested={1: Answer("visibility", "visible"), 12: Answer("visibility", "occluded")},
+            ),
+        ),
+    )
+    b = Clip(
+        "orbit.mp4",
+        192,
+        144,
+        Fraction(25, 2),
+        30,
+        (
+            Track(
+                "",
+                "box",
+                [(3, 30)],
+                {3: (20 + ox, 30 + oy, 40, 30), 18: (65 + ox, 60 + oy, 40, 30), 30: (101 + ox, 60 + oy, 40, 30)},
+                kffm_dict=True,
+            ),
+            Track(
+                "",
+                "dot",
+                [(1, 30)],
+                {1: (170, 20 + oy), 30: (112, 78 + oy)},
+                nested={1: Answer("visibility", "visible")},
+            ),
+        ),
+    )
+    c = Clip(
+        "ntsc.mp4",
+        160,
+        120,
+        Fraction(30000, 1001),
+        60,
+        (
+            Track(
+                "",
+                "box",
+                [(1, 60)],
+                {1: (5 + ox, 50 + oy, 20, 20), 30: (63 + ox, 50 + oy, 20, 20), 60: (123 + ox, 20 + oy, 20, 20)},
+            ),
+            Track("", "lane", [(10, 50)], {10: ((0, 100), (159, 100)), 50: ((0, 60), (159, 60))}),
+        ),
+    )
     return [a, b, c]
 
 
@@ -184,9 +286,17 @@ def _clip_frame(clip: Clip, base: tuple[int, int, int], frame: int) -> Image.Ima
 
 
 def _label_tracks(clip: Clip, drid: str, label_no: int, skip: tuple[str, ...] = ()) -> list[Track]:
-    return [replace(t, feature_id=demo_id("feature", drid, label_no, t.tool), keyframes=dict(t.keyframes),
-                    segments=list(t.segments), nested=dict(t.nested))
-            for t in clip.tracks if t.tool not in skip]
+    return [
+        replace(
+            t,
+            feature_id=demo_id("feature", drid, label_no, t.tool),
+            keyframes=dict(t.keyframes),
+            segments=list(t.segments),
+            nested=dict(t.nested),
+        )
+        for t in clip.tracks
+        if t.tool not in skip
+    ]
 
 
 def _label(drid: str, no: int, day: int, who: str = "labeler@example.com", **parts: Any) -> Label:
@@ -211,25 +321,85 @@ def _video_specs(clips: list[Clip]) -> list[RowSpec]:
     ids = [demo_id("data-row", "video", i) for i in range(4)]
 
     def spec(i: int, clip: Clip, status: str, gk: bool = True, ext: str | None = None, **kw: Any) -> RowSpec:
-        return RowSpec(ids[i], ext or clip.name, f"demo-video-{i}-{clip.name}" if gk else None, clip.name,
-                       "video", clip.width, clip.height, "video/mp4", _rate_value(clip.rate), clip.frame_count,
-                       workflow_status=status, dataset_id="cldemovideodataset0000001", dataset_name="demo videos", **kw)
+        return RowSpec(
+            ids[i],
+            ext or clip.name,
+            f"demo-video-{i}-{clip.name}" if gk else None,
+            clip.name,
+            "video",
+            clip.width,
+            clip.height,
+            "video/mp4",
+            _rate_value(clip.rate),
+            clip.frame_count,
+            workflow_status=status,
+            dataset_id="cldemovideodataset0000001",
+            dataset_name="demo videos",
+            **kw,
+        )
 
-    v1 = spec(0, a, "DONE", labels=[_label(ids[0], 1, 2, tracks=_label_tracks(a, ids[0], 1), frame_classes=[
-        _frame_class(ids[0], 1, "motion", {1: "still", 12: "moving"}, a.frame_count)], global_classes=[
-        _global(ids[0], 1, SYNTHETIC_DARK), _global(ids[0], 1, Answer("tags", ("fast",))),
-        _global(ids[0], 1, Answer("caption", "a red box crosses twice"))])])
-    v2 = spec(1, b, "DONE", legacy=True, labels=[_label(ids[1], 1, 3, tracks=_label_tracks(b, ids[1], 1),
-        frame_classes=[_frame_class(ids[1], 1, "motion", {1: "still", 3: "moving"}, b.frame_count)],
-        global_classes=[_global(ids[1], 1, Answer("scene", "real")),
-                        _global(ids[1], 1, Answer("tags", ("slow", "occluded")), frames=[(5, 12), (20, 25)])])])
+    v1 = spec(
+        0,
+        a,
+        "DONE",
+        labels=[
+            _label(
+                ids[0],
+                1,
+                2,
+                tracks=_label_tracks(a, ids[0], 1),
+                frame_classes=[_frame_class(ids[0], 1, "motion", {1: "still", 12: "moving"}, a.frame_count)],
+                global_classes=[
+                    _global(ids[0], 1, SYNTHETIC_DARK),
+                    _global(ids[0], 1, Answer("tags", ("fast",))),
+                    _global(ids[0], 1, Answer("caption", "a red box crosses twice")),
+                ],
+            )
+        ],
+    )
+    v2 = spec(
+        1,
+        b,
+        "DONE",
+        legacy=True,
+        labels=[
+            _label(
+                ids[1],
+                1,
+                3,
+                tracks=_label_tracks(b, ids[1], 1),
+                frame_classes=[_frame_class(ids[1], 1, "motion", {1: "still", 3: "moving"}, b.frame_count)],
+                global_classes=[
+                    _global(ids[1], 1, Answer("scene", "real")),
+                    _global(ids[1], 1, Answer("tags", ("slow", "occluded")), frames=[(5, 12), (20, 25)]),
+                ],
+            )
+        ],
+    )
     sloppy = _label_tracks(c, ids[2], 1)
     left, top, width, height = sloppy[0].keyframes[60]
     sloppy[0].keyframes[60] = (left + 4, top + 4, width, height)  # off by 4 px until step 2 corrects it
-    v3 = spec(2, c, "IN_REVIEW", labels=[_label(ids[2], 1, 4, tracks=sloppy, frame_classes=[
-        _frame_class(ids[2], 1, "flags", {1: ("dark",), 31: ("dark", "noisy")}, c.frame_count),
-        _frame_class(ids[2], 1, "motion", {1: "moving"}, c.frame_count)], global_classes=[
-        _global(ids[2], 1, SYNTHETIC_BRIGHT), _global(ids[2], 1, Answer("caption", "a small box speeds up"))])])
+    v3 = spec(
+        2,
+        c,
+        "IN_REVIEW",
+        labels=[
+            _label(
+                ids[2],
+                1,
+                4,
+                tracks=sloppy,
+                frame_classes=[
+                    _frame_class(ids[2], 1, "flags", {1: ("dark",), 31: ("dark", "noisy")}, c.frame_count),
+                    _frame_class(ids[2], 1, "motion", {1: "moving"}, c.frame_count),
+                ],
+                global_classes=[
+                    _global(ids[2], 1, SYNTHETIC_BRIGHT),
+                    _global(ids[2], 1, Answer("caption", "a small box speeds up")),
+                ],
+            )
+        ],
+    )
     v4 = spec(3, a, "TO_LABEL", gk=False, ext="traffic_copy.mp4")
     return [v1, v2, v3, v4]
 
@@ -251,30 +421,73 @@ class Still:
 def _stills(rng: random.Random) -> list[Still]:
     ox, oy = rng.randint(0, 6), rng.randint(0, 6)
     return [
-        Still("street.jpg", 192, 144, "RGB", "jpeg", (
-            ImageObject("", "box", (30 + ox, 40 + oy, 50, 35)),
-            ImageObject("", "outline", ((120, 20), (170, 60), (110, 80))),
-            ImageObject("", "edge", ((10, 130), (180, 110))),
-            ImageObject("", "marker", (150, 120), nested=Answer("marker_kind", "corner")))),
-        Still("gray.png", 160, 120, "L", "png", (
-            ImageObject("", "box", (20 + ox, 20 + oy, 40, 40)),
-            ImageObject("", "region", (90, 30, 50, 40), mask="single", color=WHITE))),
-        Still("alpha.png", 128, 96, "RGBA", "png", (
-            ImageObject("", "box", (70, 8 + oy, 40, 20)),
-            ImageObject("", "region", (10, 10, 40, 30), mask="composite", color=(255, 0, 0)),
-            ImageObject("", "region", (60, 40, 50, 40), mask="composite", color=(0, 255, 0)))),
-        Still("rotated.jpg", 120, 160, "RGB", "jpeg", (
-            ImageObject("", "box", (20 + ox, 30 + oy, 50, 60)),
-            ImageObject("", "marker", (90, 140), nested=Answer("marker_kind", "corner"))), exif_orientation=6),
-        Still("plain.jpg", 160, 120, "RGB", "jpeg", (
-            ImageObject("", "box", (60 + ox, 40 + oy, 40, 30)),
-            ImageObject("", "marker", (20, 20), nested=Answer("marker_kind", "center")))),
+        Still(
+            "street.jpg",
+            192,
+            144,
+            "RGB",
+            "jpeg",
+            (
+                ImageObject("", "box", (30 + ox, 40 + oy, 50, 35)),
+                ImageObject("", "outline", ((120, 20), (170, 60), (110, 80))),
+                ImageObject("", "edge", ((10, 130), (180, 110))),
+                ImageObject("", "marker", (150, 120), nested=Answer("marker_kind", "corner")),
+            ),
+        ),
+        Still(
+            "gray.png",
+            160,
+            120,
+            "L",
+            "png",
+            (
+                ImageObject("", "box", (20 + ox, 20 + oy, 40, 40)),
+                ImageObject("", "region", (90, 30, 50, 40), mask="single", color=WHITE),
+            ),
+        ),
+        Still(
+            "alpha.png",
+            128,
+            96,
+            "RGBA",
+            "png",
+            (
+                ImageObject("", "box", (70, 8 + oy, 40, 20)),
+                ImageObject("", "region", (10, 10, 40, 30), mask="composite", color=(255, 0, 0)),
+                ImageObject("", "region", (60, 40, 50, 40), mask="composite", color=(0, 255, 0)),
+            ),
+        ),
+        Still(
+            "rotated.jpg",
+            120,
+            160,
+            "RGB",
+            "jpeg",
+            (
+                ImageObject("", "box", (20 + ox, 30 + oy, 50, 60)),
+                ImageObject("", "marker", (90, 140), nested=Answer("marker_kind", "corner")),
+            ),
+            exif_orientation=6,
+        ),
+        Still(
+            "plain.jpg",
+            160,
+            120,
+            "RGB",
+            "jpeg",
+            (
+                ImageObject("", "box", (60 + ox, 40 + oy, 40, 30)),
+                ImageObject("", "marker", (20, 20), nested=Answer("marker_kind", "center")),
+            ),
+        ),
     ]
 
 
 def _still_bytes(still: Still, base: tuple[int, int, int]) -> bytes:
-    shapes = [media.Shape(DRAW_KIND[IMAGE_ONTOLOGY.tools[o.tool].tool], o.geometry, o.color or COLORS[o.tool])
-              for o in still.objects]
+    shapes = [
+        media.Shape(DRAW_KIND[IMAGE_ONTOLOGY.tools[o.tool].tool], o.geometry, o.color or COLORS[o.tool])
+        for o in still.objects
+    ]
     if still.mode == "RGBA":
         image = Image.new("RGBA", (still.width, still.height), (0, 0, 0, 0))
     else:
@@ -286,8 +499,11 @@ def _still_bytes(still: Still, base: tuple[int, int, int]) -> bytes:
 
 
 def _objects(still: Still, drid: str, label_no: int, skip: tuple[str, ...] = ()) -> list[ImageObject]:
-    return [replace(o, feature_id=demo_id("feature", drid, label_no, i, o.tool))
-            for i, o in enumerate(still.objects) if o.tool not in skip]
+    return [
+        replace(o, feature_id=demo_id("feature", drid, label_no, i, o.tool))
+        for i, o in enumerate(still.objects)
+        if o.tool not in skip
+    ]
 
 
 def _image_specs(stills: list[Still]) -> list[RowSpec]:
@@ -296,24 +512,65 @@ def _image_specs(stills: list[Still]) -> list[RowSpec]:
     def spec(i: int, status: str, gk: bool = True, **kw: Any) -> RowSpec:
         s = stills[i]
         exif: str | int = kw.pop("exif", "1")
-        return RowSpec(ids[i], s.name, f"demo-image-{i}-{s.name}" if gk else None, s.name, "image", s.width,
-                       s.height, f"image/{s.fmt}", exif_rotation=exif, workflow_status=status,
-                       dataset_id="cldemoimagedataset0000001", dataset_name="demo images", **kw)
+        return RowSpec(
+            ids[i],
+            s.name,
+            f"demo-image-{i}-{s.name}" if gk else None,
+            s.name,
+            "image",
+            s.width,
+            s.height,
+            f"image/{s.fmt}",
+            exif_rotation=exif,
+            workflow_status=status,
+            dataset_id="cldemoimagedataset0000001",
+            dataset_name="demo images",
+            **kw,
+        )
 
     street, gray, alpha, _rotated, _plain = stills
     first = _objects(street, ids[0], 1, skip=("edge", "marker"))
     first[0] = replace(first[0], geometry=(first[0].geometry[0] - 2, first[0].geometry[1] - 2, 50, 35))
-    i1 = spec(0, "DONE", labels=[
-        _label(ids[0], 1, 6, objects=first, global_classes=[_global(ids[0], 1, Answer("scene", "real"))]),
-        _label(ids[0], 2, 7, "reviewer@example.com", objects=_objects(street, ids[0], 2), global_classes=[
-            _global(ids[0], 2, SYNTHETIC_BRIGHT), _global(ids[0], 2, Answer("tags", ("fast", "occluded"))),
-            _global(ids[0], 2, Answer("caption", "a street of shapes"))])])
-    i2 = spec(1, "DONE", legacy=True, labels=[_label(ids[1], 1, 6, objects=_objects(gray, ids[1], 1),
-                                                     global_classes=[_global(ids[1], 1, Answer("tags", ("slow",)))])])
+    i1 = spec(
+        0,
+        "DONE",
+        labels=[
+            _label(ids[0], 1, 6, objects=first, global_classes=[_global(ids[0], 1, Answer("scene", "real"))]),
+            _label(
+                ids[0],
+                2,
+                7,
+                "reviewer@example.com",
+                objects=_objects(street, ids[0], 2),
+                global_classes=[
+                    _global(ids[0], 2, SYNTHETIC_BRIGHT),
+                    _global(ids[0], 2, Answer("tags", ("fast", "occluded"))),
+                    _global(ids[0], 2, Answer("caption", "a street of shapes")),
+                ],
+            ),
+        ],
+    )
+    i2 = spec(
+        1,
+        "DONE",
+        legacy=True,
+        labels=[
+            _label(
+                ids[1],
+                1,
+                6,
+                objects=_objects(gray, ids[1], 1),
+                global_classes=[_global(ids[1], 1, Answer("tags", ("slow",)))],
+            )
+        ],
+    )
     sloppy = _objects(alpha, ids[2], 1)
     sloppy[0] = replace(sloppy[0], geometry=(sloppy[0].geometry[0] + 4, sloppy[0].geometry[1] + 4, 40, 20))
-    i3 = spec(2, "IN_REVIEW", labels=[_label(ids[2], 1, 8, objects=sloppy, global_classes=[
-        _global(ids[2], 1, SYNTHETIC_DARK)])])
+    i3 = spec(
+        2,
+        "IN_REVIEW",
+        labels=[_label(ids[2], 1, 8, objects=sloppy, global_classes=[_global(ids[2], 1, SYNTHETIC_DARK)])],
+    )
     i4 = spec(3, "DONE", gk=False, exif=6, labels=[_label(ids[3], 1, 8, objects=_objects(stills[3], ids[3], 1))])
     i5 = spec(4, "TO_LABEL")
     return [i1, i2, i3, i4, i5]
@@ -339,8 +596,15 @@ def _approve(rows: dict[str, RowSpec], _scenes: _Scenes) -> tuple[str, list[str]
 def _label_video(rows: dict[str, RowSpec], scenes: _Scenes) -> tuple[str, list[str]]:
     row = next(r for r in rows.values() if r.workflow_status == "TO_LABEL")
     clip, drid = scenes.clips[0], row.data_row_id
-    row.labels = [_label(drid, 1, 10, tracks=_label_tracks(clip, drid, 1, skip=("region",)),
-                         frame_classes=[_frame_class(drid, 1, "motion", {1: "moving"}, clip.frame_count)])]
+    row.labels = [
+        _label(
+            drid,
+            1,
+            10,
+            tracks=_label_tracks(clip, drid, 1, skip=("region",)),
+            frame_classes=[_frame_class(drid, 1, "motion", {1: "moving"}, clip.frame_count)],
+        )
+    ]
     row.workflow_status = "DONE"
     return f"labeled {row.external_id} (box, dot, lane, motion) and moved it to DONE", [drid]
 
@@ -348,8 +612,15 @@ def _label_video(rows: dict[str, RowSpec], scenes: _Scenes) -> tuple[str, list[s
 def _label_image(rows: dict[str, RowSpec], scenes: _Scenes) -> tuple[str, list[str]]:
     row = next(r for r in rows.values() if r.workflow_status == "TO_LABEL")
     drid = row.data_row_id
-    row.labels = [_label(drid, 1, 10, objects=_objects(scenes.stills[4], drid, 1),
-                         global_classes=[_global(drid, 1, Answer("caption", "one box, one marker"))])]
+    row.labels = [
+        _label(
+            drid,
+            1,
+            10,
+            objects=_objects(scenes.stills[4], drid, 1),
+            global_classes=[_global(drid, 1, Answer("caption", "one box, one marker"))],
+        )
+    ]
     row.workflow_status = "DONE"
     return f"labeled {row.external_id} (box, marker, caption) and moved it to DONE", [drid]
 
@@ -365,8 +636,10 @@ def _edit(rows: dict[str, RowSpec], scenes: _Scenes) -> tuple[str, list[str]]:
         fixed.objects[0] = replace(fixed.objects[0], geometry=scenes.stills[2].objects[0].geometry)
         trimmed.objects, line = [o for o in trimmed.objects if o.tool != "edge"], "edge"
     fixed.updated_at, trimmed.updated_at = "2024-05-11T10:00:00.000Z", "2024-05-11T10:01:00.000Z"
-    return (f"corrected the box of {specs[2].external_id}; deleted the {line} of {specs[0].external_id}",
-            [specs[2].data_row_id, specs[0].data_row_id])
+    return (
+        f"corrected the box of {specs[2].external_id}; deleted the {line} of {specs[0].external_id}",
+        [specs[2].data_row_id, specs[0].data_row_id],
+    )
 
 
 STEPS: dict[str, list[Step]] = {"video": [_approve, _label_video, _edit], "image": [_approve, _label_image, _edit]}
@@ -390,8 +663,10 @@ def _apply_steps(demo: Demo, key: str, count: int) -> tuple[DemoProject, list[tu
 
 def _truth_of(project: DemoProject) -> tuple[dict[str, Any], dict[str, int]]:
     if project.key == "video":
-        return ({s.data_row_id: video_truth(s, project.ontology) for s in project.specs},
-                {s.data_row_id: int(s.frame_count or 0) for s in project.specs})
+        return (
+            {s.data_row_id: video_truth(s, project.ontology) for s in project.specs},
+            {s.data_row_id: int(s.frame_count or 0) for s in project.specs},
+        )
     return {s.data_row_id: image_truth(s, project.ontology) for s in project.specs}, {}
 
 
@@ -428,16 +703,29 @@ def build_demo(seed: int = 0) -> Demo:
     base = (rng.randint(20, 60), rng.randint(20, 60), rng.randint(20, 60))
     files: dict[str, DemoFile] = {}
     for clip in scenes.clips:
-        data = media.encode_video(clip.width, clip.height, clip.frame_count, clip.rate,
-                                  lambda n, c=clip: _clip_frame(c, base, n))
+        data = media.encode_video(
+            clip.width, clip.height, clip.frame_count, clip.rate, functools.partial(_clip_frame, clip, base)
+        )
         files[clip.name] = DemoFile(clip.name, data, "video/mp4")
     for still in scenes.stills:
         files[still.name] = DemoFile(still.name, _still_bytes(still, base), f"image/{still.fmt}")
     projects = {
-        "video": DemoProject("video", DEMO_VIDEO_PROJECT_ID, "Demo video project (lb-assets sandbox)", "VIDEO",
-                             VIDEO_ONTOLOGY, _video_specs(scenes.clips)),
-        "image": DemoProject("image", DEMO_IMAGE_PROJECT_ID, "Demo image project (lb-assets sandbox)", "IMAGE",
-                             IMAGE_ONTOLOGY, _image_specs(scenes.stills)),
+        "video": DemoProject(
+            "video",
+            DEMO_VIDEO_PROJECT_ID,
+            "Demo video project (lb-assets sandbox)",
+            "VIDEO",
+            VIDEO_ONTOLOGY,
+            _video_specs(scenes.clips),
+        ),
+        "image": DemoProject(
+            "image",
+            DEMO_IMAGE_PROJECT_ID,
+            "Demo image project (lb-assets sandbox)",
+            "IMAGE",
+            IMAGE_ONTOLOGY,
+            _image_specs(scenes.stills),
+        ),
     }
     masks: dict[str, bytes] = {}
     for project in projects.values():
@@ -456,9 +744,9 @@ def _resolve(value: Any, files: dict[str, str], masks: dict[str, str]) -> Any:
         return [_resolve(v, files, masks) for v in value]
     if isinstance(value, str):
         if value.startswith(FILE_SCHEME):
-            return files[value[len(FILE_SCHEME):]]
+            return files[value[len(FILE_SCHEME) :]]
         if value.startswith(MASK_SCHEME):
-            return masks[value[len(MASK_SCHEME):]]
+            return masks[value[len(MASK_SCHEME) :]]
     return value
 
 
@@ -472,19 +760,24 @@ def install_demo(sandbox: Any, demo: Demo) -> dict[str, str]:
     Returns:
         ``{"video": project_id, "image": project_id}``.
     """
-    file_urls = {name: sandbox.add_file(name, f.data, f.content_type, private=name in PRIVATE_FILES)
-                 for name, f in demo.files.items()}
+    file_urls = {
+        name: sandbox.add_file(name, f.data, f.content_type, private=name in PRIVATE_FILES)
+        for name, f in demo.files.items()
+    }
     mask_urls = {name: sandbox.add_mask(name, png) for name, png in demo.masks.items()}
     out: dict[str, str] = {}
     for key, project in demo.projects.items():
-        oid = sandbox.add_ontology(project.ontology.normalized, name=f"Demo {key} ontology",
-                                   media_type=project.media_type)
-        pid = sandbox.add_project(project.name, media_type=project.media_type, ontology_id=oid,
-                                  project_id=project.project_id)
+        oid = sandbox.add_ontology(
+            project.ontology.normalized, name=f"Demo {key} ontology", media_type=project.media_type
+        )
+        pid = sandbox.add_project(
+            project.name, media_type=project.media_type, ontology_id=oid, project_id=project.project_id
+        )
         rows, _ = project.rendered()
         for row, labels, status in rows:
-            sandbox.add_data_row(pid, _resolve(row, file_urls, mask_urls), _resolve(labels, file_urls, mask_urls),
-                                 workflow_status=status)
+            sandbox.add_data_row(
+                pid, _resolve(row, file_urls, mask_urls), _resolve(labels, file_urls, mask_urls), workflow_status=status
+            )
         out[key] = pid
         logger.info("installed demo %s project %s (%d data rows)", key, pid, len(rows))
     sandbox.lb_demo = demo

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from lb_assets.sandbox.demo_media import composite_mask_png, region_mask, single_mask_png
+from lb_assets.sandbox.demo_media import RGB, composite_mask_png, region_mask, single_mask_png
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,17 @@ TOOL_KINDS: dict[str, tuple[str, str, str]] = {
     "point": ("ImagePoint", "VideoPoint", "point"),
     "raster-segmentation": ("ImageSegmentationMask", "VideoSegmentationMask", "mask"),
 }
+
+
+def _mask_color(color: RGB | None, feature: str) -> RGB:
+    """The colour of a region in a composite mask (required there).
+
+    Raises:
+        ValueError: the region has no colour.
+    """
+    if color is None:
+        raise ValueError(f"{feature}: a region exported in a composite mask needs a color")
+    return color
 
 
 def demo_id(*parts: object) -> str:
@@ -108,18 +119,34 @@ class DemoOntology:
         return {"schemaNodeId": demo_id("node", self.key, path), "featureSchemaId": self.schema_id(path)}
 
     def _tool(self, tool: ToolDef) -> dict[str, Any]:
-        return {"tool": tool.tool, "name": tool.name, "required": False, "color": tool.color, **self._node(tool.name),
-                "classifications": [self._class(c, f"{tool.name}/{c.name}") for c in tool.classifications]}
+        return {
+            "tool": tool.tool,
+            "name": tool.name,
+            "required": False,
+            "color": tool.color,
+            **self._node(tool.name),
+            "classifications": [self._class(c, f"{tool.name}/{c.name}") for c in tool.classifications],
+        }
 
     def _class(self, cls: ClassDef, path: str) -> dict[str, Any]:
         self._defs[path] = cls
-        out: dict[str, Any] = {"type": cls.type, "name": cls.name, "instructions": cls.name, "required": False,
-                               **self._node(path)}
+        out: dict[str, Any] = {
+            "type": cls.type,
+            "name": cls.name,
+            "instructions": cls.name,
+            "required": False,
+            **self._node(path),
+        }
         if cls.scope is not None:
             out["scope"] = cls.scope
         out["options"] = [
-            {"label": label, "value": value, "position": i, **self._node(f"{path}={value}"),
-             "options": [self._class(n, f"{path}={value}/{n.name}") for n in nested]}
+            {
+                "label": label,
+                "value": value,
+                "position": i,
+                **self._node(f"{path}={value}"),
+                "options": [self._class(n, f"{path}={value}/{n.name}") for n in nested],
+            }
             for i, (label, value, nested) in enumerate(cls.options)
         ]
         return out
@@ -260,10 +287,16 @@ class LabelRenderer:
         video = spec.media_type == "video"
         annotations = self._video(spec, label) if video else self._image(spec, label)
         return {
-            "label_kind": "Video" if video else "Default", "version": "1.0.0", "id": label.label_id,
-            "label_details": {"created_at": label.created_at, "updated_at": label.updated_at,
-                              "created_by": label.created_by, "content_last_updated_at": label.updated_at,
-                              "reviews": []},
+            "label_kind": "Video" if video else "Default",
+            "version": "1.0.0",
+            "id": label.label_id,
+            "label_details": {
+                "created_at": label.created_at,
+                "updated_at": label.updated_at,
+                "created_by": label.created_by,
+                "content_last_updated_at": label.updated_at,
+                "reviews": [],
+            },
             "annotations": annotations,
         }
 
@@ -271,8 +304,12 @@ class LabelRenderer:
     def classification(self, answer: Answer, feature_id: str, path: str) -> dict[str, Any]:
         """An export classification item (radio/checklist/text) for ``answer`` of the feature at ``path``."""
         cdef = self.ontology.class_def(path)
-        item: dict[str, Any] = {"feature_id": feature_id, "feature_schema_id": self.ontology.schema_id(path),
-                                "name": cdef.name, "value": _slug(cdef.name)}
+        item: dict[str, Any] = {
+            "feature_id": feature_id,
+            "feature_schema_id": self.ontology.schema_id(path),
+            "name": cdef.name,
+            "value": _slug(cdef.name),
+        }
         if cdef.type == "text":
             item["text_answer"] = {"content": answer.value}
         elif cdef.type == "radio":
@@ -285,23 +322,35 @@ class LabelRenderer:
 
     def _option(self, value: Any, nested: tuple[Answer, ...], feature_id: str, path: str) -> dict[str, Any]:
         opt = f"{path}={value}"
-        return {"feature_id": demo_id("answer", feature_id, value), "feature_schema_id": self.ontology.schema_id(opt),
-                "name": self.ontology.option_label(path, value), "value": value,
-                "classifications": [self.classification(n, demo_id("nested", feature_id, n.name), f"{opt}/{n.name}")
-                                    for n in nested]}
+        return {
+            "feature_id": demo_id("answer", feature_id, value),
+            "feature_schema_id": self.ontology.schema_id(opt),
+            "name": self.ontology.option_label(path, value),
+            "value": value,
+            "classifications": [
+                self.classification(n, demo_id("nested", feature_id, n.name), f"{opt}/{n.name}") for n in nested
+            ],
+        }
 
     # -- objects
-    def _object(self, spec: RowSpec, tool: str, feature_id: str, geometry: tuple,
-                nested: Answer | None, video: bool) -> dict[str, Any]:
+    def _object(
+        self, spec: RowSpec, tool: str, feature_id: str, geometry: tuple, nested: Answer | None, video: bool
+    ) -> dict[str, Any]:
         tdef = self.ontology.tools[tool]
         image_kind, video_kind, key = TOOL_KINDS[tdef.tool]
-        obj: dict[str, Any] = {"feature_id": feature_id, "feature_schema_id": self.ontology.schema_id(tool),
-                               "name": tool}
+        obj: dict[str, Any] = {
+            "feature_id": feature_id,
+            "feature_schema_id": self.ontology.schema_id(tool),
+            "name": tool,
+        }
         if not spec.legacy:
             obj["value"] = _slug(tool)
         obj["annotation_kind"] = video_kind if video else image_kind
-        obj["classifications"] = ([self.classification(nested, demo_id("nested", feature_id, nested.name),
-                                                       f"{tool}/{nested.name}")] if nested else [])
+        obj["classifications"] = (
+            [self.classification(nested, demo_id("nested", feature_id, nested.name), f"{tool}/{nested.name}")]
+            if nested
+            else []
+        )
         if key == "bounding_box":
             left, top, width, height = geometry
             obj[key] = {"top": float(top), "left": float(left), "height": float(height), "width": float(width)}
@@ -316,8 +365,9 @@ class LabelRenderer:
         composite = [o for o in label.objects if o.mask == "composite"]
         composite_name = f"tasks/{demo_id('task', label.label_id)}/masks/{demo_id('mask', label.label_id)}/index/1"
         if composite:
-            self.masks[composite_name] = composite_mask_png(spec.width, spec.height,
-                                                            [(o.geometry, o.color) for o in composite])
+            self.masks[composite_name] = composite_mask_png(
+                spec.width, spec.height, [(o.geometry, _mask_color(o.color, o.tool)) for o in composite]
+            )
         for o in label.objects:
             obj = self._object(spec, o.tool, o.feature_id, o.geometry, o.nested, video=False)
             if o.mask == "single":
@@ -325,12 +375,16 @@ class LabelRenderer:
                 self.masks[name] = single_mask_png(spec.width, spec.height, o.geometry)
                 obj["mask"] = {"url": MASK_SCHEME + name}
             elif o.mask == "composite":
-                obj["composite_mask"] = {"url": MASK_SCHEME + composite_name, "color_rgb": list(o.color)}
+                color = _mask_color(o.color, o.tool)
+                obj["composite_mask"] = {"url": MASK_SCHEME + composite_name, "color_rgb": list(color)}
             objects.append(obj)
-        return {"objects": objects,
-                "classifications": [self.classification(g.answer, g.feature_id, g.answer.name)
-                                    for g in label.global_classes],
-                "relationships": []}
+        return {
+            "objects": objects,
+            "classifications": [
+                self.classification(g.answer, g.feature_id, g.answer.name) for g in label.global_classes
+            ],
+            "relationships": [],
+        }
 
     def _video(self, spec: RowSpec, label: Label) -> dict[str, Any]:
         frames: dict[int, dict[str, Any]] = {}
@@ -342,13 +396,14 @@ class LabelRenderer:
         kffm: dict[str, Any] = {}
         for track in label.tracks:
             for n in sorted(track.keyframes):
-                obj = self._object(spec, track.tool, track.feature_id, track.keyframes[n],
-                                   nested_at(track, n), video=True)
+                obj = self._object(
+                    spec, track.tool, track.feature_id, track.keyframes[n], nested_at(track, n), video=True
+                )
                 if self.ontology.tools[track.tool].tool == "raster-segmentation":
-                    name = (f"tasks/{demo_id('task', label.label_id)}/masks/"
-                            f"{demo_id('mask', label.label_id)}/index/{n}")
-                    self.masks[name] = composite_mask_png(spec.width, spec.height, [(track.keyframes[n], track.color)])
-                    obj["composite_mask"] = {"url": MASK_SCHEME + name, "color_rgb": list(track.color)}
+                    name = f"tasks/{demo_id('task', label.label_id)}/masks/{demo_id('mask', label.label_id)}/index/{n}"
+                    color = _mask_color(track.color, track.tool)
+                    self.masks[name] = composite_mask_png(spec.width, spec.height, [(track.keyframes[n], color)])
+                    obj["composite_mask"] = {"url": MASK_SCHEME + name, "color_rgb": list(color)}
                 frame(n)["objects"][track.feature_id] = obj
             segments[track.feature_id] = [[s, e] for s, e in track.segments]
             keys = sorted(track.keyframes)
@@ -362,10 +417,14 @@ class LabelRenderer:
         for g in label.global_classes:
             if g.frames:
                 segments[g.feature_id] = [[s, e] for s, e in g.frames]
-        return {"frames": {str(n): frames[n] for n in sorted(frames)}, "segments": segments,
-                "key_frame_feature_map": kffm,
-                "classifications": [self.classification(g.answer, g.feature_id, g.answer.name)
-                                    for g in label.global_classes]}
+        return {
+            "frames": {str(n): frames[n] for n in sorted(frames)},
+            "segments": segments,
+            "key_frame_feature_map": kffm,
+            "classifications": [
+                self.classification(g.answer, g.feature_id, g.answer.name) for g in label.global_classes
+            ],
+        }
 
 
 def _slug(name: str) -> str:
@@ -466,8 +525,9 @@ def _finish(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _object_values(spec: RowSpec, ontology: DemoOntology, tool: str, geometry: tuple,
-                   nested: Answer | None, values: dict[str, Any]) -> None:
+def _object_values(
+    spec: RowSpec, ontology: DemoOntology, tool: str, geometry: tuple, nested: Answer | None, values: dict[str, Any]
+) -> None:
     _add(values, tool, _geometry_value(ontology.tools[tool].tool, geometry, spec))
     if nested is not None:
         _answer_values(nested, f"{tool}/{nested.name}", ontology, values)

@@ -114,8 +114,14 @@ def render_rgb(width: int, height: int, base: RGB, shapes: Sequence[Shape]) -> I
     return image
 
 
-def encode_video(width: int, height: int, frame_count: int, rate: Fraction | int,
-                 frame_at: Callable[[int], Image.Image], crf: int = 18) -> bytes:
+def encode_video(
+    width: int,
+    height: int,
+    frame_count: int,
+    rate: Fraction | int,
+    frame_at: Callable[[int], Image.Image],
+    crf: int = 18,
+) -> bytes:
     """Encode an H.264 (yuv420p) MP4 deterministically.
 
     Args:

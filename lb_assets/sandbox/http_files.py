@@ -118,7 +118,7 @@ def send_bytes(handler: BaseHTTPRequestHandler, data: bytes, content_type: str, 
     if byte_range is None:
         status, body = 200, data
     else:
-        status, body = 206, data[byte_range.start:byte_range.end + 1]
+        status, body = 206, data[byte_range.start : byte_range.end + 1]
     handler.send_response(status)
     handler.send_header("Content-Type", content_type)
     handler.send_header("Accept-Ranges", "bytes")
@@ -147,4 +147,3 @@ def send_plain_error(handler: BaseHTTPRequestHandler, status: int, message: str,
     handler.end_headers()
     if not head:
         handler.wfile.write(body)
-

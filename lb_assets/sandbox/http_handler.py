@@ -89,16 +89,18 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
                 return
             if served.private and not self._bearer_ok():
                 logger.info("sandbox: refused %s without a valid bearer key", path)
-                http_files.send_plain_error(self, 401, f"sandbox: {path} requires Authorization: Bearer <api key>",
-                                            head)
+                http_files.send_plain_error(
+                    self, 401, f"sandbox: {path} requires Authorization: Bearer <api key>", head
+                )
                 return
             http_files.send_bytes(self, served.data, served.content_type, head)
         except (BrokenPipeError, ConnectionResetError):
             logger.debug("sandbox: client went away during %s", path)
         except Exception:  # noqa: BLE001 - never drop the connection on a sandbox bug
             logger.exception("sandbox: error serving %s", path)
-            http_files.send_plain_error(self, 400, f"sandbox: internal error serving {path} (see the sandbox log)",
-                                        head)
+            http_files.send_plain_error(
+                self, 400, f"sandbox: internal error serving {path} (see the sandbox log)", head
+            )
 
     # ----------------------------------------------------------------- POST (GraphQL)
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
@@ -146,8 +148,9 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             else:
                 payload = json.loads(body)
         except (ValueError, KeyError) as exc:
-            raise GraphQLError(f"sandbox: request body is not a GraphQL request ({exc})",
-                               "GRAPHQL_PARSE_FAILED") from exc
+            raise GraphQLError(
+                f"sandbox: request body is not a GraphQL request ({exc})", "GRAPHQL_PARSE_FAILED"
+            ) from exc
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             raise GraphQLError("sandbox: request has no query string", "GRAPHQL_PARSE_FAILED")
         return payload["query"], payload.get("variables") or {}, files
@@ -163,10 +166,13 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
 def parse_multipart(body: bytes, content_type: str) -> dict[str, UploadPart]:
     """Parts of a ``multipart/form-data`` body: name -> (bytes, content type, filename)."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
     parts: dict[str, UploadPart] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if name:
-            parts[str(name)] = (part.get_payload(decode=True) or b"", part.get_content_type(), part.get_filename())
+            payload = part.get_payload(decode=True)  # bytes, or None for a nested multipart part
+            data = payload if isinstance(payload, bytes) else b""
+            parts[str(name)] = (data, part.get_content_type(), part.get_filename())
     return parts

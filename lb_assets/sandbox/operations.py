@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from typing import Any
+from typing import Any, NoReturn
 
 from lb_assets.sandbox import operations_export, operations_upload  # noqa: F401  (register handlers)
 from lb_assets.sandbox.operations_common import OPERATIONS, GraphQLError, Request, not_found, operation, page_bounds
@@ -55,7 +55,7 @@ def user_created_tasks(req: Request) -> dict[str, Any]:
             if task.pending_reads == 0:
                 task.fields.update(status=task.final_status, completionPercentage=1.0, updatedAt=state.now())
     skip, first = page_bounds(req.query)
-    return {"user": {"createdTasks": [public_copy(t.fields) for t in tasks][skip:skip + first]}}
+    return {"user": {"createdTasks": [public_copy(t.fields) for t in tasks][skip : skip + first]}}
 
 
 # ----------------------------------------------------------------------------- projects
@@ -89,16 +89,25 @@ def get_projects(req: Request) -> dict[str, Any]:
     skip, first = page_bounds(req.query)
     name = req.variables.get("param_0")
     found = [project_fields(p) for p in req.state.projects.values() if name is None or p.fields.get("name") == name]
-    return {"projects": found[skip:skip + first]}
+    return {"projects": found[skip : skip + first]}
 
 
 @operation("CreateProjectPyApi")
 def create_project(req: Request) -> dict[str, Any]:
     """A new, empty project."""
     v = req.variables
-    overrides = {key: v[key] for key in ("description", "isBenchmarkEnabled", "isConsensusEnabled",
-                                         "autoAuditNumberOfLabels", "autoAuditPercentage", "editorTaskType")
-                 if key in v}
+    overrides = {
+        key: v[key]
+        for key in (
+            "description",
+            "isBenchmarkEnabled",
+            "isConsensusEnabled",
+            "autoAuditNumberOfLabels",
+            "autoAuditPercentage",
+            "editorTaskType",
+        )
+        if key in v
+    }
     project = req.state.create_project(req.var("name"), v.get("allowedMediaType"), **overrides)
     return {"createProject": project_fields(project)}
 
@@ -123,8 +132,13 @@ def get_project_ontology(req: Request) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- overview
-OVERVIEW_STATES = {"TO_LABEL": "Unlabeled", "IN_REVIEW": "InReview", "IN_REWORK": "InRework",
-                   "SKIPPED": "Skipped", "DONE": "Done"}
+OVERVIEW_STATES = {
+    "TO_LABEL": "Unlabeled",
+    "IN_REVIEW": "InReview",
+    "IN_REWORK": "InRework",
+    "SKIPPED": "Skipped",
+    "DONE": "Done",
+}
 
 
 @operation("ProjectGetOverviewPyApi")
@@ -141,8 +155,11 @@ def project_overview(req: Request) -> dict[str, Any]:
     result: dict[str, Any] = {
         "workstreamStateCounts": [{"state": name, "count": count} for name, count in counts.items()],
         "taskQueues": [
-            {"queueType": "INITIAL_LABELING_QUEUE", "name": "Initial labeling task",
-             "dataRowCount": counts["Unlabeled"]},
+            {
+                "queueType": "INITIAL_LABELING_QUEUE",
+                "name": "Initial labeling task",
+                "dataRowCount": counts["Unlabeled"],
+            },
             {"queueType": "MANUAL_REVIEW_QUEUE", "name": "Initial review task", "dataRowCount": counts["InReview"]},
             {"queueType": "MANUAL_REWORK_QUEUE", "name": "Rework", "dataRowCount": counts["InRework"]},
             {"queueType": "TERMINAL_DONE_QUEUE", "name": "Done", "dataRowCount": counts["Done"]},
@@ -176,7 +193,7 @@ def labeling_frontends(req: Request) -> dict[str, Any]:
     name = req.variables.get("param_0")
     frontends = [f for f in req.state.labeling_frontends.values() if name is None or f["name"] == name]
     skip, first = page_bounds(req.query)
-    return {"labelingFrontends": [public_copy(f) for f in frontends][skip:skip + first]}
+    return {"labelingFrontends": [public_copy(f) for f in frontends][skip : skip + first]}
 
 
 @operation("ConnectProjectAndLabelingFrontendPyApi")
@@ -194,8 +211,12 @@ def connect_labeling_frontend(req: Request) -> dict[str, Any]:
 def create_labeling_frontend_options(req: Request) -> dict[str, Any]:
     """Store editor options (accepted and echoed)."""
     _project(req, req.var("project"))
-    return {"createLabelingFrontendOptions": {"id": req.state.new_id("lfo"),
-                                              "customizationOptions": req.var("customizationOptions")}}
+    return {
+        "createLabelingFrontendOptions": {
+            "id": req.state.new_id("lfo"),
+            "customizationOptions": req.var("customizationOptions"),
+        }
+    }
 
 
 @operation("ConnectOntologyPyApi")
@@ -214,7 +235,9 @@ def supported_operations() -> list[str]:
     return sorted(OPERATIONS)
 
 
-def raise_unsupported(name: str | None) -> None:
+def raise_unsupported(name: str | None) -> NoReturn:
     """Raise the error for an operation the sandbox does not serve."""
-    raise GraphQLError(f"sandbox: unsupported operation {name!r} (not emulated; see lb_assets.sandbox.operations)",
-                       "SANDBOX_UNSUPPORTED_OPERATION")
+    raise GraphQLError(
+        f"sandbox: unsupported operation {name!r} (not emulated; see lb_assets.sandbox.operations)",
+        "SANDBOX_UNSUPPORTED_OPERATION",
+    )

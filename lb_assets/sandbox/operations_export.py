@@ -18,18 +18,25 @@ from lb_assets.sandbox.operations_common import GraphQLError, Request, not_found
 from lb_assets.sandbox.state import TASK_NAMES, DataRowRecord, Project, ProjectRow, SandboxState, Task, format_ts
 
 STREAM_TYPES = ("RESULT", "ERRORS")
-_QUEUE_STATUS = {"Done": "DONE", "InReview": "IN_REVIEW", "InRework": "IN_REWORK", "ToLabel": "TO_LABEL",
-                 "Skipped": "SKIPPED"}
+_QUEUE_STATUS = {
+    "Done": "DONE",
+    "InReview": "IN_REVIEW",
+    "InRework": "IN_REWORK",
+    "ToLabel": "TO_LABEL",
+    "Skipped": "SKIPPED",
+}
 _FILTER_TIME_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z")
 
 
 # ----------------------------------------------------------------------------- filters
-def parse_filter_time(value: str, tz_name: str | None) -> datetime:
+def parse_filter_time(value: object, tz_name: str | None) -> datetime:
     """Parse a filter bound as the SDK sends it; naive values are in ``tz_name`` (default UTC).
 
     Raises:
-        GraphQLError: the value is not one of the SDK's date formats.
+        GraphQLError: the value is not a string in one of the SDK's date formats.
     """
+    if not isinstance(value, str):
+        raise GraphQLError(f"export filter: invalid date {value!r}")
     moment: datetime | None = None
     for fmt in _FILTER_TIME_FORMATS:
         try:
@@ -95,7 +102,8 @@ def select_rows(state: SandboxState, project: Project, query: list[dict[str, Any
         elif kind == "batch":
             rows = [r for r in rows if r.batch_id in ids]
         elif kind == "task_queue_status":
-            wanted = _QUEUE_STATUS.get(entry.get("status"))
+            status = entry.get("status")
+            wanted = _QUEUE_STATUS.get(status) if isinstance(status, str) else None
             if wanted is None:
                 raise GraphQLError(f"export filter: unknown task_queue_status {entry.get('status')!r}")
             rows = [r for r in rows if r.workflow_status == wanted]
@@ -121,16 +129,23 @@ def build_export_row(state: SandboxState, project: Project, row: ProjectRow, par
     activity = format_ts(row.last_activity_at)
     if params.get("includeDataRowDetails"):
         dataset = state.datasets.get(record.dataset_id, {})
-        details = {"dataset_id": record.dataset_id, "dataset_name": dataset.get("name"),
-                   "created_at": record.created_at, "updated_at": record.updated_at,
-                   "created_by": state.user["email"]}
+        details = {
+            "dataset_id": record.dataset_id,
+            "dataset_name": dataset.get("name"),
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+            "created_by": state.user["email"],
+        }
         details.update(data_row.get("details") or {})
         details["last_activity_at"] = activity
         data_row["details"] = details
     else:
         data_row.pop("details", None)
-    for key, param in (("attachments", "includeAttachments"), ("metadata_fields", "includeMetadata"),
-                       ("embeddings", "includeEmbeddings")):
+    for key, param in (
+        ("attachments", "includeAttachments"),
+        ("metadata_fields", "includeMetadata"),
+        ("embeddings", "includeEmbeddings"),
+    ):
         if params.get(param):
             out.setdefault(key, [])
         else:
@@ -139,14 +154,23 @@ def build_export_row(state: SandboxState, project: Project, row: ProjectRow, par
     for label in row.labels:
         label = copy.deepcopy(label)
         if params.get("includeLabelDetails"):
-            label.setdefault("label_details", {"created_at": activity, "updated_at": activity,
-                                               "created_by": state.user["email"],
-                                               "content_last_updated_at": activity, "reviews": []})
+            label.setdefault(
+                "label_details",
+                {
+                    "created_at": activity,
+                    "updated_at": activity,
+                    "created_by": state.user["email"],
+                    "content_last_updated_at": activity,
+                    "reviews": [],
+                },
+            )
         else:
             label.pop("label_details", None)
         if params.get("includePerformanceDetails"):
-            label.setdefault("performance_details", {"seconds_to_create": 0, "seconds_to_review": 0,
-                                                     "skipped": row.workflow_status == "SKIPPED"})
+            label.setdefault(
+                "performance_details",
+                {"seconds_to_create": 0, "seconds_to_review": 0, "skipped": row.workflow_status == "SKIPPED"},
+            )
         else:
             label.pop("performance_details", None)
         labels.append(label)
@@ -154,10 +178,14 @@ def build_export_row(state: SandboxState, project: Project, row: ProjectRow, par
     if params.get("includeProjectDetails"):
         batch = state.batches.get(row.batch_id or "", {})
         entry["project_details"] = {
-            "ontology_id": project.ontology_id, "task_name": TASK_NAMES[row.workflow_status],
-            "batch_id": row.batch_id, "batch_name": batch.get("name"),
-            "workflow_status": row.workflow_status, "priority": batch.get("priority", 5),
-            "consensus_expected_label_count": 1, "workflow_history": [],
+            "ontology_id": project.ontology_id,
+            "task_name": TASK_NAMES[row.workflow_status],
+            "batch_id": row.batch_id,
+            "batch_name": batch.get("name"),
+            "workflow_status": row.workflow_status,
+            "priority": batch.get("priority", 5),
+            "consensus_expected_label_count": 1,
+            "workflow_history": [],
         }
     entry["project_tags"] = []
     out["projects"] = {project.id: entry}
@@ -192,19 +220,22 @@ def export_data_rows_in_project(req: Request) -> dict[str, Any]:
 def _drop_old_streams(state: SandboxState) -> None:
     """Free the streams of all but the newest ``max_export_streams`` exports (long-running sandboxes)."""
     with_streams = [task for task in state.tasks.values() if task.streams]
-    for task in with_streams[:max(len(with_streams) - state.max_export_streams, 0)]:
+    for task in with_streams[: max(len(with_streams) - state.max_export_streams, 0)]:
         task.streams.clear()
         state.expired_exports.add(task.id)
 
 
 def _task_stream(req: Request) -> tuple[Task, tuple[bytes, int] | None, str]:
     where = req.var("where") or {}
-    task = req.state.tasks.get(where.get("id"))
+    task_id = where.get("id")
+    task = req.state.tasks.get(task_id) if isinstance(task_id, str) else None
     if task is None:
         raise not_found("Task", where.get("id"))
     if task.id in req.state.expired_exports:
-        raise GraphQLError(f"{req.name}: the streams of export task {task.id} were freed "
-                           f"(only the newest {req.state.max_export_streams} exports are kept)")
+        raise GraphQLError(
+            f"{req.name}: the streams of export task {task.id} were freed "
+            f"(only the newest {req.state.max_export_streams} exports are kept)"
+        )
     stream_type = req.var("streamType")
     if stream_type not in STREAM_TYPES:
         raise GraphQLError(f"{req.name}: unknown streamType {stream_type!r}")
@@ -245,8 +276,15 @@ def export_file_from_offset(req: Request) -> dict[str, Any]:
     first_line = data.count(b"\n", 0, offset)
     last_line = first_line + max(data.count(b"\n", offset, end + 1) - 1, 0)
     url = f"{req.state.base_url}/exports/{task.id}/{stream_type}/{offset}-{end}"
-    return {"task": {"exportFileFromOffset": {"offsets": {"start": offset, "end": end},
-                                              "lines": {"start": first_line, "end": last_line}, "file": url}}}
+    return {
+        "task": {
+            "exportFileFromOffset": {
+                "offsets": {"start": offset, "end": end},
+                "lines": {"start": first_line, "end": last_line},
+                "file": url,
+            }
+        }
+    }
 
 
 def export_chunk(state: SandboxState, path: str) -> bytes | None:
@@ -262,4 +300,4 @@ def export_chunk(state: SandboxState, path: str) -> bytes | None:
         return None
     if stream is None or not 0 <= start <= end < len(stream[0]):
         return None
-    return stream[0][start:end + 1]
+    return stream[0][start : end + 1]

@@ -41,7 +41,7 @@ def get_datasets(req: Request) -> dict[str, Any]:
     found = [public_copy(d) for d in req.state.datasets.values() if name is None or d.get("name") == name]
     for item in found:
         item["rowCount"] = len(req.state.dataset_rows.get(item["id"], []))
-    return {"datasets": found[skip:skip + first]}
+    return {"datasets": found[skip : skip + first]}
 
 
 @operation("setSignerForDatasetPyApi")
@@ -121,8 +121,16 @@ def _media_attributes(state: SandboxState, row_data: Any, media_type: str | None
 
 
 def _failure(spec: dict[str, Any], message: str) -> dict[str, Any]:
-    return {"message": message, "spec": {"externalId": spec.get("external_id"), "globalKey": spec.get("global_key"),
-                                         "rowData": spec.get("row_data"), "metadata": [], "attachments": []}}
+    return {
+        "message": message,
+        "spec": {
+            "externalId": spec.get("external_id"),
+            "globalKey": spec.get("global_key"),
+            "rowData": spec.get("row_data"),
+            "metadata": [],
+            "attachments": [],
+        },
+    }
 
 
 def _upsert_one(state: SandboxState, item: dict[str, Any]) -> str:
@@ -156,9 +164,12 @@ def _upsert_one(state: SandboxState, item: dict[str, Any]) -> str:
         data_row["global_key"] = global_key
     if spec.get("external_id"):
         data_row["external_id"] = spec["external_id"]
-    row = {"data_row": data_row,
-           "media_attributes": _media_attributes(state, spec["row_data"], spec.get("media_type")),
-           "attachments": list(spec.get("attachments") or []), "metadata_fields": []}
+    row = {
+        "data_row": data_row,
+        "media_attributes": _media_attributes(state, spec["row_data"], spec.get("media_type")),
+        "attachments": list(spec.get("attachments") or []),
+        "metadata_fields": [],
+    }
     if existing is not None:
         record = state.data_rows[existing]
         record.row = row
@@ -189,7 +200,7 @@ def upsert_data_rows(req: Request) -> dict[str, Any]:
 def _page(items: list[Any], after: Any, first: Any) -> tuple[list[Any], str | None]:
     start = int(after) if after not in (None, "") else 0
     size = int(first) if first else 5000
-    page = items[start:start + size]
+    page = items[start : start + size]
     return page, (str(start + size) if start + size < len(items) else None)
 
 
@@ -215,15 +226,23 @@ def successful_data_row_imports(req: Request) -> dict[str, Any]:
 
 
 def _node_short(record: DataRowRecord) -> dict[str, Any]:
-    return {"id": record.id, "externalId": record.external_id, "globalKey": record.global_key,
-            "rowData": record.row_data}
+    return {
+        "id": record.id,
+        "externalId": record.external_id,
+        "globalKey": record.global_key,
+        "rowData": record.row_data,
+    }
 
 
 def _node_full(record: DataRowRecord) -> dict[str, Any]:
     node = _node_short(record)
-    node.update(createdAt=record.created_at, updatedAt=record.updated_at,
-                mediaAttributes=dict(record.row.get("media_attributes") or {}),
-                customMetadata=[], metadataFields=[])
+    node.update(
+        createdAt=record.created_at,
+        updatedAt=record.updated_at,
+        mediaAttributes=dict(record.row.get("media_attributes") or {}),
+        customMetadata=[],
+        metadataFields=[],
+    )
     return node
 
 
@@ -242,9 +261,13 @@ def dataset_data_rows(req: Request) -> dict[str, Any]:
     ids = [r.id for r in records]
     start = ids.index(req.variables["from"]) if req.variables.get("from") in ids else 0
     first = int(req.variables.get("first") or 500)
-    page, rest = records[start:start + first], records[start + first:]
-    return {"datasetDataRows": {"nodes": [_node_full(r) for r in page],
-                                "pageInfo": {"hasNextPage": bool(rest), "startCursor": rest[0].id if rest else None}}}
+    page, rest = records[start : start + first], records[start + first :]
+    return {
+        "datasetDataRows": {
+            "nodes": [_node_full(r) for r in page],
+            "pageInfo": {"hasNextPage": bool(rest), "startCursor": rest[0].id if rest else None},
+        }
+    }
 
 
 @operation("GetMetadataOntologyBetaPyApi")
@@ -269,8 +292,12 @@ def assign_global_keys(req: Request) -> dict[str, Any]:
         record.updated_at = state.now()
         done.append(link)
     job_id = state.new_id("job")
-    state.jobs[job_id] = {"sanitizedAssignments": [], "invalidGlobalKeyAssignments": invalid,
-                          "unmodifiedAssignments": done, "accessDeniedAssignments": []}
+    state.jobs[job_id] = {
+        "sanitizedAssignments": [],
+        "invalidGlobalKeyAssignments": invalid,
+        "unmodifiedAssignments": done,
+        "accessDeniedAssignments": [],
+    }
     return {"assignGlobalKeysToDataRows": {"jobId": job_id}}
 
 
@@ -295,8 +322,12 @@ def create_batches_from_dataset(req: Request) -> dict[str, Any]:
     payload = req.var("input")
     _dataset(req, payload.get("datasetId"))
     batch_id = state.new_id("batch")
-    state.batches[batch_id] = {"id": batch_id, "name": f"{payload.get('batchNamePrefix') or 'batch-'}0000",
-                               "priority": payload.get("priority", 5), "project_id": project.id}
+    state.batches[batch_id] = {
+        "id": batch_id,
+        "name": f"{payload.get('batchNamePrefix') or 'batch-'}0000",
+        "priority": payload.get("priority", 5),
+        "project_id": project.id,
+    }
     moment = state.clock.now()
     rejected = []
     for drid in state.dataset_rows.get(payload["datasetId"], []):

@@ -53,10 +53,10 @@ def _parse_selection(tokens: list[str], i: int) -> tuple[Selection, int]:
             optional, i = True, i + 2
             if tokens[i] == "(":
                 i = _skip_parens(tokens, i)
-        sub = None
+        child: Selection | None = None
         if tokens[i] == "{":
-            sub, i = _parse_selection(tokens, i)
-        fields[key] = (sub, optional)
+            child, i = _parse_selection(tokens, i)
+        fields[key] = (child, optional)
     return fields, i + 1
 
 

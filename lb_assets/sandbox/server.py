@@ -61,6 +61,7 @@ class LabelboxSandbox:
         self._warned_agents: set[str] = set()
         self._default_batches: dict[str, str] = {}
         self._default_datasets: dict[str, str] = {}
+        self.demo_projects: dict[str, str] = {}  # set by the ``lb_demo_sandbox`` fixture: ``load_demo()``'s result
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -71,8 +72,12 @@ class LabelboxSandbox:
     def start(self) -> LabelboxSandbox:
         """Serve in a daemon thread; returns self."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name=f"lb-sandbox-{self.port}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"lb-sandbox-{self.port}",
+                daemon=True,
+            )
             self._thread.start()
             logger.debug("sandbox: serving %s", self.endpoint)
         return self
@@ -98,8 +103,12 @@ class LabelboxSandbox:
     # ----------------------------------------------------------------- clients
     def client_kwargs(self) -> dict[str, str]:
         """Keyword arguments for ``labelbox.Client(**kw)`` bound to this sandbox."""
-        return {"api_key": self.api_key or DEFAULT_CLIENT_KEY, "endpoint": self.endpoint,
-                "rest_endpoint": f"{self.base_url}/api/v1", "app_url": self.base_url}
+        return {
+            "api_key": self.api_key or DEFAULT_CLIENT_KEY,
+            "endpoint": self.endpoint,
+            "rest_endpoint": f"{self.base_url}/api/v1",
+            "app_url": self.base_url,
+        }
 
     def client(self) -> Any:
         """A ``labelbox.Client`` bound to the sandbox."""
@@ -129,9 +138,17 @@ class LabelboxSandbox:
 
     def _iam_integration(self, item: dict[str, Any]) -> dict[str, Any]:
         now = self.state.now()
-        full = {"id": self.state.new_id("iam"), "name": "sandbox-signer", "provider": "AWS", "isOrgDefault": False,
-                "valid": True, "createdAt": now, "updatedAt": now, "lastValidAt": now,
-                "settings": {"__typename": "AwsIamIntegrationSettings", "roleArn": "arn:aws:iam::000000000000:role/x"}}
+        full = {
+            "id": self.state.new_id("iam"),
+            "name": "sandbox-signer",
+            "provider": "AWS",
+            "isOrgDefault": False,
+            "valid": True,
+            "createdAt": now,
+            "updatedAt": now,
+            "lastValidAt": now,
+            "settings": {"__typename": "AwsIamIntegrationSettings", "roleArn": "arn:aws:iam::000000000000:role/x"},
+        }
         full.update(item)
         return full
 
@@ -162,8 +179,15 @@ class LabelboxSandbox:
         with self.state.lock:
             return list(self.state.unsupported_operations)
 
-    def fail_operation(self, operation: str, times: int = 1, mode: str = "graphql", status: int | None = None,
-                       code: str = "INTERNAL_SERVER_ERROR", message: str | None = None) -> None:
+    def fail_operation(
+        self,
+        operation: str,
+        times: int = 1,
+        mode: str = "graphql",
+        status: int | None = None,
+        code: str = "INTERNAL_SERVER_ERROR",
+        message: str | None = None,
+    ) -> None:
         """Make the next ``times`` requests of ``operation`` fail.
 
         Args:
@@ -181,8 +205,12 @@ class LabelboxSandbox:
             raise ValueError(f"fail_operation mode must be one of {FAILURE_MODES}, got {mode!r}")
         with self.state.lock:
             self.state.operation_failures[operation] = FailureRule(
-                times=times, mode=mode, status=status if status is not None else 500, code=code,
-                message=message or f"sandbox: injected failure of {operation}")
+                times=times,
+                mode=mode,
+                status=status if status is not None else 500,
+                code=code,
+                message=message or f"sandbox: injected failure of {operation}",
+            )
 
     def fail_path(self, prefix: str, times: int = 1, status: int = 500) -> None:
         """Make the next ``times`` GET/HEAD requests whose path starts with ``prefix`` answer ``status``."""
@@ -190,8 +218,9 @@ class LabelboxSandbox:
             self.state.path_failures[prefix] = FailureRule(times=times, mode="http", status=status)
 
     # ----------------------------------------------------------------- seeding
-    def add_file(self, name: str, data: bytes, content_type: str = "application/octet-stream",
-                 private: bool = False) -> str:
+    def add_file(
+        self, name: str, data: bytes, content_type: str = "application/octet-stream", private: bool = False
+    ) -> str:
         """Serve ``data`` at ``/files/<name>`` (GET/HEAD with ranges); returns its URL.
 
         Private files (Labelbox-hosted media) require ``Authorization: Bearer <api_key>``.
@@ -215,14 +244,20 @@ class LabelboxSandbox:
             self.state.masks[name] = ServedFile(bytes(png_bytes), "image/png", private=True)
         return f"{self.base_url}/masks/{name}"
 
-    def add_ontology(self, normalized: dict[str, Any], name: str = "Ontology", media_type: str | None = "VIDEO",
-                     ontology_id: str | None = None) -> str:
+    def add_ontology(
+        self,
+        normalized: dict[str, Any],
+        name: str = "Ontology",
+        media_type: str | None = "VIDEO",
+        ontology_id: str | None = None,
+    ) -> str:
         """Store an ontology given as ``{"tools": [...], "classifications": [...]}``; returns its id."""
         with self.state.lock:
             return self.state.create_ontology(normalized, name, media_type, ontology_id)["id"]
 
-    def add_project(self, name: str, media_type: str = "VIDEO", ontology_id: str | None = None,
-                    project_id: str | None = None) -> str:
+    def add_project(
+        self, name: str, media_type: str = "VIDEO", ontology_id: str | None = None, project_id: str | None = None
+    ) -> str:
         """Create a project (connected to ``ontology_id`` if given); returns its id.
 
         Raises:
@@ -240,8 +275,14 @@ class LabelboxSandbox:
         with self.state.lock:
             return self.state.ensure_dataset(dataset_id, name)["id"]
 
-    def add_data_row(self, project_id: str, row: dict[str, Any], labels: list[dict[str, Any]] | None = None,
-                     workflow_status: str = "DONE", batch_id: str | None = None) -> str:
+    def add_data_row(
+        self,
+        project_id: str,
+        row: dict[str, Any],
+        labels: list[dict[str, Any]] | None = None,
+        workflow_status: str = "DONE",
+        batch_id: str | None = None,
+    ) -> str:
         """Add a data row to a project; returns the data row id.
 
         Args:
@@ -271,8 +312,10 @@ class LabelboxSandbox:
             self.state.ensure_dataset(dataset_id, details.get("dataset_name") or f"{project.name} data")
             owner = self.state.global_key_owner(data_row.get("global_key"))
             if owner is not None and owner != drid:
-                raise ValueError(f"sandbox: add_data_row({project_id!r}, {drid!r}): global key "
-                                 f"{data_row['global_key']!r} already belongs to data row {owner}")
+                raise ValueError(
+                    f"sandbox: add_data_row({project_id!r}, {drid!r}): global key "
+                    f"{data_row['global_key']!r} already belongs to data row {owner}"
+                )
             existing = self.state.data_rows.get(drid)
             if existing is not None:  # the same data row in another project, or re-added
                 existing.row, existing.updated_at = row, self.state.now()
@@ -371,9 +414,9 @@ class LabelboxSandbox:
         with self.state.lock:
             self.state.files_seen.append(path)
             if path.startswith("/files/"):
-                return self.state.files.get(path[len("/files/"):])
+                return self.state.files.get(path[len("/files/") :])
             if path.startswith("/masks/"):
-                return self.state.masks.get(path[len("/masks/"):])
+                return self.state.masks.get(path[len("/masks/") :])
             if path.startswith("/exports/"):
                 data = export_chunk(self.state, path)
                 return ServedFile(data, "application/x-ndjson") if data is not None else None
@@ -399,8 +442,13 @@ class LabelboxSandbox:
             raise GraphQLError(rule.message, rule.code, rule.status)
         return rule
 
-    def _execute(self, name: str | None, query: str, variables: dict[str, Any],
-                 files: dict[str, tuple[bytes, str | None, str | None]]) -> dict[str, Any]:
+    def _execute(
+        self,
+        name: str | None,
+        query: str,
+        variables: dict[str, Any],
+        files: dict[str, tuple[bytes, str | None, str | None]],
+    ) -> dict[str, Any]:
         handler = OPERATIONS.get(name or "")
         with self.state.lock:
             if handler is None:
@@ -412,8 +460,9 @@ class LabelboxSandbox:
             gaps = missing_fields(query, data)
             if gaps:
                 logger.error("sandbox: %s response lacks selected fields %s", name, gaps)
-                raise GraphQLError(f"sandbox: {name} response lacks selected fields {gaps}",
-                                   "SANDBOX_INCOMPLETE_RESPONSE")
+                raise GraphQLError(
+                    f"sandbox: {name} response lacks selected fields {gaps}", "SANDBOX_INCOMPLETE_RESPONSE"
+                )
         return data
 
     def _warn_untested_agent(self, agent: str) -> None:
@@ -427,8 +476,9 @@ def _check_status(status: str) -> None:
         raise ValueError(f"sandbox: workflow status must be one of {WORKFLOW_STATUSES}, got {status!r}")
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, api_key: str | None = None, demo: bool = True,
-          seed: int = 0) -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = 8765, api_key: str | None = None, demo: bool = True, seed: int = 0
+) -> None:
     """Run the sandbox in the foreground until interrupted (the ``lb-assets sandbox`` command).
 
     Args:
@@ -445,8 +495,11 @@ def serve(host: str = "127.0.0.1", port: int = 8765, api_key: str | None = None,
             logger.info("Labelbox sandbox demo projects: %s", projects)
         logger.info("Labelbox sandbox serving at %s", sandbox.endpoint)
         # the sandbox key is a local test key chosen by the user, not a Labelbox secret
-        logger.info("Use LABELBOX_ENDPOINT=%s LABELBOX_API_KEY=%s", sandbox.endpoint,
-                    api_key if api_key is not None else f"<any> (e.g. {DEFAULT_CLIENT_KEY})")
+        logger.info(
+            "Use LABELBOX_ENDPOINT=%s LABELBOX_API_KEY=%s",
+            sandbox.endpoint,
+            api_key if api_key is not None else f"<any> (e.g. {DEFAULT_CLIENT_KEY})",
+        )
         sandbox.serve_forever()
     except KeyboardInterrupt:
         logger.info("Labelbox sandbox stopped")

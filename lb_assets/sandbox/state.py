@@ -171,13 +171,24 @@ class SandboxState:
         self._counter = itertools.count(1)
         started = format_ts(self.clock.now())
         self.user: dict[str, Any] = {
-            "id": self.new_id("user"), "email": "sandbox@example.com", "name": "Sandbox User",
-            "nickname": "sandbox", "isExternalUser": False, "isViewer": False, "lastLoginAt": started,
-            "picture": None, "createdAt": started, "updatedAt": started,
+            "id": self.new_id("user"),
+            "email": "sandbox@example.com",
+            "name": "Sandbox User",
+            "nickname": "sandbox",
+            "isExternalUser": False,
+            "isViewer": False,
+            "lastLoginAt": started,
+            "picture": None,
+            "createdAt": started,
+            "updatedAt": started,
         }
         self.timezone = "UTC"
-        self.org: dict[str, Any] = {"id": self.new_id("org"), "name": "Sandbox Org",
-                                    "createdAt": started, "updatedAt": started}
+        self.org: dict[str, Any] = {
+            "id": self.new_id("org"),
+            "name": "Sandbox Org",
+            "createdAt": started,
+            "updatedAt": started,
+        }
         self.iam_integrations: list[dict[str, Any]] = []
         self.projects: dict[str, Project] = {}
         self.datasets: dict[str, dict[str, Any]] = {}
@@ -223,7 +234,7 @@ class SandboxState:
         prefix = f"{self.base_url}/files/"
         if not isinstance(url, str) or not url.startswith(prefix):
             return None
-        return self.files.get(url[len(prefix):].split("?", 1)[0])
+        return self.files.get(url[len(prefix) :].split("?", 1)[0])
 
     # ---------------------------------------------------------------- catalog
     def ensure_dataset(self, dataset_id: str | None, name: str) -> dict[str, Any]:
@@ -231,8 +242,14 @@ class SandboxState:
         dataset_id = dataset_id or self.new_id("ds")
         if dataset_id not in self.datasets:
             now = self.now()
-            self.datasets[dataset_id] = {"id": dataset_id, "name": name, "description": "",
-                                         "createdAt": now, "updatedAt": now, "rowCount": 0}
+            self.datasets[dataset_id] = {
+                "id": dataset_id,
+                "name": name,
+                "description": "",
+                "createdAt": now,
+                "updatedAt": now,
+                "rowCount": 0,
+            }
             self.dataset_rows[dataset_id] = []
         return self.datasets[dataset_id]
 
@@ -264,35 +281,62 @@ class SandboxState:
         self.datasets[dataset_id]["rowCount"] = len(rows)
         return record
 
-    def create_ontology(self, normalized: dict[str, Any], name: str, media_type: str | None,
-                        ontology_id: str | None = None) -> dict[str, Any]:
+    def create_ontology(
+        self, normalized: dict[str, Any], name: str, media_type: str | None, ontology_id: str | None = None
+    ) -> dict[str, Any]:
         """Store an ontology (``normalized`` = ``{"tools": [...], "classifications": [...]}``)."""
         oid = ontology_id or self.new_id("onto")
-        norm = {"tools": list(normalized.get("tools") or []),
-                "classifications": list(normalized.get("classifications") or [])}
+        norm = {
+            "tools": list(normalized.get("tools") or []),
+            "classifications": list(normalized.get("classifications") or []),
+        }
         now = self.now()
         self.ontologies[oid] = {
-            "id": oid, "name": name, "description": "", "createdAt": now, "updatedAt": now,
-            "normalized": copy.deepcopy(norm), "mediaType": media_type,
-            "objectSchemaCount": len(norm["tools"]), "classificationSchemaCount": len(norm["classifications"]),
+            "id": oid,
+            "name": name,
+            "description": "",
+            "createdAt": now,
+            "updatedAt": now,
+            "normalized": copy.deepcopy(norm),
+            "mediaType": media_type,
+            "objectSchemaCount": len(norm["tools"]),
+            "classificationSchemaCount": len(norm["classifications"]),
         }
         return self.ontologies[oid]
 
-    def create_project(self, name: str, media_type: str | None, ontology_id: str | None = None,
-                       project_id: str | None = None, **overrides: Any) -> Project:
+    def create_project(
+        self,
+        name: str,
+        media_type: str | None,
+        ontology_id: str | None = None,
+        project_id: str | None = None,
+        **overrides: Any,
+    ) -> Project:
         """Store a new project with every field ``GetProjectPyApi`` selects."""
         pid = project_id or self.new_id("proj")
         now = self.now()
         fields: dict[str, Any] = {
-            "id": pid, "name": name, "description": "", "createdAt": now, "updatedAt": now,
-            "setupComplete": None, "lastActivityTime": now, "autoAuditNumberOfLabels": 1,
-            "autoAuditPercentage": 1.0, "allowedMediaType": media_type, "editorTaskType": None,
-            "dataRowCount": 0, "modelSetupComplete": False, "uploadType": "MANUAL",
-            "isBenchmarkEnabled": False, "isConsensusEnabled": False,
+            "id": pid,
+            "name": name,
+            "description": "",
+            "createdAt": now,
+            "updatedAt": now,
+            "setupComplete": None,
+            "lastActivityTime": now,
+            "autoAuditNumberOfLabels": 1,
+            "autoAuditPercentage": 1.0,
+            "allowedMediaType": media_type,
+            "editorTaskType": None,
+            "dataRowCount": 0,
+            "modelSetupComplete": False,
+            "uploadType": "MANUAL",
+            "isBenchmarkEnabled": False,
+            "isConsensusEnabled": False,
         }
         fields.update(overrides)
-        project = Project(fields=fields, ontology_id=ontology_id,
-                          labeling_frontend_id="lf-editor" if ontology_id else None)
+        project = Project(
+            fields=fields, ontology_id=ontology_id, labeling_frontend_id="lf-editor" if ontology_id else None
+        )
         self.projects[pid] = project
         return project
 
@@ -301,9 +345,20 @@ class SandboxState:
         """Create a task; with ``task_pending_reads`` it starts IN_PROGRESS for that many reads."""
         tid = self.new_id("task")
         now = self.now()
-        task = Task(fields={"id": tid, "type": kind, "name": name, "status": status,
-                            "completionPercentage": 1.0, "createdAt": now, "updatedAt": now,
-                            "result": result, "errors": None, "metadata": None})
+        task = Task(
+            fields={
+                "id": tid,
+                "type": kind,
+                "name": name,
+                "status": status,
+                "completionPercentage": 1.0,
+                "createdAt": now,
+                "updatedAt": now,
+                "result": result,
+                "errors": None,
+                "metadata": None,
+            }
+        )
         if self.task_pending_reads > 0:
             task.pending_reads, task.final_status = self.task_pending_reads, status
             task.fields.update(status="IN_PROGRESS", completionPercentage=0.0)

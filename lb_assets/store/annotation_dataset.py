@@ -36,16 +36,18 @@ def _align_rows(ann: Any, frames_ds: Any, path: str) -> int:
     schema.ensure_column(ann, schema.ROW_KEY, schema.frame_columns("image")[schema.ROW_KEY], "row key")
     have, total = len(ann), len(frames_ds)
     if total and schema.column_type(frames_ds, schema.ROW_KEY) is None:
-        raise IncompatibleDatasetsError("the frame dataset has no 'row_key' column: build it with lb_assets.store.frames")
+        raise IncompatibleDatasetsError(
+            "the frame dataset has no 'row_key' column: build it with lb_assets.store.frames"
+        )
     if have > total:
         raise IncompatibleDatasetsError(
             f"annotation dataset {redact_url(path)} has more rows than the frame dataset ({have} vs {total}); "
             "rewrite it with overwrite=True"
         )
     for first, frame_keys in iter_key_chunks(frames_ds, 0, have):
-        ann_keys = [str(k) for k in ann[schema.ROW_KEY][first:first + len(frame_keys)]]
+        ann_keys = [str(k) for k in ann[schema.ROW_KEY][first : first + len(frame_keys)]]
         if ann_keys != frame_keys:
-            row = first + next(i for i, (a, f) in enumerate(zip(ann_keys, frame_keys)) if a != f)
+            row = first + next(i for i, (a, f) in enumerate(zip(ann_keys, frame_keys, strict=True)) if a != f)
             raise IncompatibleDatasetsError(
                 f"annotation dataset {redact_url(path)} rows differ from the frame dataset from row {row} "
                 f"({have} vs {total} rows); rewrite it with overwrite=True"
@@ -94,8 +96,9 @@ def write_annotation_dataset(
         SchemaClashError: An existing column has another type.
     """
     ann = open_or_create(path, creds=creds, token=token, org_id=org_id, overwrite=overwrite)
-    return write_annotations_into(ann, frames_ds, converted_rows, plan, path, meta_prefix, generate_metadata,
-                                  commit_message)
+    return write_annotations_into(
+        ann, frames_ds, converted_rows, plan, path, meta_prefix, generate_metadata, commit_message
+    )
 
 
 def write_annotations_into(
@@ -125,6 +128,5 @@ def write_annotations_into(
             f"{len(plan.columns)} annotation columns)"
         )
         result = apply_annotations(ann, converted_rows, plan, meta_prefix, generate_metadata, message, before_commit)
-    logger.info("annotation dataset %s: %d rows (%d new), commit %s", redact_url(path), rows, added,
-                result.commit_id)
+    logger.info("annotation dataset %s: %d rows (%d new), commit %s", redact_url(path), rows, added, result.commit_id)
     return result

@@ -73,8 +73,9 @@ class ApplyResult:
 
 
 # ----------------------------------------------------------------------------------------------- row keys
-def iter_key_chunks(ds: Any, start: int = 0, stop: int | None = None,
-                    chunk: int | None = None) -> Iterator[tuple[int, list[str]]]:
+def iter_key_chunks(
+    ds: Any, start: int = 0, stop: int | None = None, chunk: int | None = None
+) -> Iterator[tuple[int, list[str]]]:
     """``(first row, keys)`` of consecutive chunks of ``ds``'s ``row_key`` column (bounded reads).
 
     Args:
@@ -86,7 +87,7 @@ def iter_key_chunks(ds: Any, start: int = 0, stop: int | None = None,
     stop = len(ds) if stop is None else stop
     step = chunk or KEY_READ_ROWS
     for first in range(start, stop, step):
-        yield first, [str(k) for k in ds[schema.ROW_KEY][first:min(first + step, stop)]]
+        yield first, [str(k) for k in ds[schema.ROW_KEY][first : min(first + step, stop)]]
 
 
 def _parse_key(key: str) -> tuple[str, int]:
@@ -177,10 +178,12 @@ def _converter(kind: str) -> Callable[[Any], Any]:
     """`schema.storable` for ``kind``, with a fast path for values already in their stored form."""
     width = {"bbox": 4, "point": 2}.get(kind)
     if width is not None:
+
         def geometry(value: Any) -> Any:
             if type(value) is np.ndarray and value.dtype == np.float32 and value.ndim == 2 and value.shape[1] == width:
                 return value
             return schema.storable(kind, value)
+
         return geometry
     if kind == "text":
         return lambda value: value if type(value) is str else schema.storable(kind, value)
@@ -227,7 +230,7 @@ class _ColumnBuffer:
 
     def reset(self, size: int, carry: int) -> None:
         """Make the buffer ``size`` rows long, keeping its last ``carry`` values at the front."""
-        kept = self.values[len(self.values) - carry:] if carry else []
+        kept = self.values[len(self.values) - carry :] if carry else []
         self.values = kept + [self.empty] * (size - len(kept))
         self.pending_bytes = sum(getattr(v, "nbytes", 0) for v in kept) if self.kind == "mask" else 0
 
@@ -299,7 +302,7 @@ class _Writer:
     # -- placing values
     def place(self, position: int, length: int, values: dict[str, list[Any]]) -> None:
         """Store the values of dataset rows ``[position, position + length)`` (column -> list of values)."""
-        self.matched[position:position + length] = True
+        self.matched[position : position + length] = True
         if position < self.start:  # rows already written: keep them for a late rewrite
             late = min(length, self.start - position)
             self._place_late(position, late, {c: v[:late] for c, v in values.items()})
@@ -312,8 +315,11 @@ class _Writer:
             at = position - self.start
             for column, column_values in values.items():
                 buffer = self.buffers[column]
-                buffer.put(at, column_values[:take] if take < length else column_values,
-                           self.labeled[self.start:] if buffer.annotation else None)
+                buffer.put(
+                    at,
+                    column_values[:take] if take < length else column_values,
+                    self.labeled[self.start :] if buffer.annotation else None,
+                )
             position, length = position + take, length - take
             values = {c: v[take:] for c, v in values.items()} if length else values
 
@@ -434,8 +440,13 @@ def apply_annotations(
             absent = count - sum(length for _, _, length in segments)
             if absent:
                 missing += absent
-                logger.warning("data row %s: %d of %d rows are not in the dataset; their labels are not written "
-                               "(build the frame dataset first)", row.info.data_row_id, absent, count)
+                logger.warning(
+                    "data row %s: %d of %d rows are not in the dataset; their labels are not written "
+                    "(build the frame dataset first)",
+                    row.info.data_row_id,
+                    absent,
+                    count,
+                )
             if not segments:
                 continue
             columns: dict[str, list[Any]] = {name: row.values.get(name) or [None] * count for name in plan.columns}
@@ -443,7 +454,7 @@ def apply_annotations(
                 meta = row.meta(meta_prefix)
                 columns.update({name: meta.get(name) or [None] * count for name in metas})
             for offset, position, length in segments:
-                writer.place(position, length, {c: v[offset:offset + length] for c, v in columns.items()})
+                writer.place(position, length, {c: v[offset : offset + length] for c, v in columns.items()})
             writer.after_data_row(max(position + length for _, position, length in segments))
         writer.finish()
         commit_id = None
@@ -454,6 +465,13 @@ def apply_annotations(
             commit_id = commit(ds, commit_message)
     columns_written = list(buffers)
     rows_written, labeled = int(writer.matched.sum()), int(writer.labeled.sum())
-    logger.info("annotations: %d columns, %d of %d rows from %d data rows, %d labeled, %d missing",
-                len(columns_written), rows_written, n, data_rows, labeled, missing)
+    logger.info(
+        "annotations: %d columns, %d of %d rows from %d data rows, %d labeled, %d missing",
+        len(columns_written),
+        rows_written,
+        n,
+        data_rows,
+        labeled,
+        missing,
+    )
     return ApplyResult(columns_written, rows_written, labeled, commit_id, missing, data_rows, created)

@@ -45,7 +45,9 @@ def clear_meta(ds: Any, key: str = META_KEY) -> None:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, dict) or (hasattr(value, "keys") and hasattr(value, "__getitem__") and not isinstance(value, str)):
+    if isinstance(value, dict) or (
+        hasattr(value, "keys") and hasattr(value, "__getitem__") and not isinstance(value, str)
+    ):
         return {str(k): _plain(value[k]) for k in value.keys()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]

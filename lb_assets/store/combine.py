@@ -19,7 +19,6 @@ from lb_assets.store.atomic import read_meta
 from lb_assets.store.frames import read_row_keys
 
 
-
 def check_compatible(frames_ds: Any, ann_ds: Any) -> None:
     """Check that the annotation dataset lines up with the frame dataset row for row.
 
@@ -36,9 +35,11 @@ def check_compatible(frames_ds: Any, ann_ds: Any) -> None:
         differ = [k for k in keys if (frames_meta or {}).get(k) != (ann_meta or {}).get(k)]
         raise IncompatibleDatasetsError(f"labelbox_meta differs in {differ or 'presence'}")
     frame_keys, ann_keys = read_row_keys(frames_ds), read_row_keys(ann_ds)
-    for i, (f, a) in enumerate(zip(frame_keys, ann_keys)):
+    for i, (f, a) in enumerate(zip(frame_keys, ann_keys, strict=True)):
         if f != a:
-            raise IncompatibleDatasetsError(f"row keys differ from row {i}: frame dataset {f!r}, annotation dataset {a!r}")
+            raise IncompatibleDatasetsError(
+                f"row keys differ from row {i}: frame dataset {f!r}, annotation dataset {a!r}"
+            )
 
 
 class CombinedView:

@@ -89,7 +89,9 @@ def open_or_create(
     if not path or not str(path).strip():
         raise ConfigError("Deep Lake dataset path is empty")
     if creds is not None and (not isinstance(creds, dict) or not all(isinstance(v, str) for v in creds.values())):
-        raise ConfigError(f"deeplake creds for {redact_url(path)} must be a dict of strings (got {type(creds).__name__})")
+        raise ConfigError(
+            f"deeplake creds for {redact_url(path)} must be a dict of strings (got {type(creds).__name__})"
+        )
     path = str(path)
     if exists(path, creds, token, org_id):
         if overwrite:

@@ -178,7 +178,11 @@ def hold(
 
 @contextlib.contextmanager
 def _hold_local(
-    directory: Path, name: str, owner: str | None, wait_seconds: float, ttl_seconds: float,
+    directory: Path,
+    name: str,
+    owner: str | None,
+    wait_seconds: float,
+    ttl_seconds: float,
     log: logging.Logger | None,
 ) -> Iterator[LeaseHolder]:
     log = log or logger
@@ -262,8 +266,11 @@ class S3Lease:
         with self.location.errors("writing lease", self.object_name):
             try:
                 response = self.location.client().put_object(
-                    Bucket=self.location.bucket, Key=self.location.key(self.object_name),
-                    Body=json.dumps(asdict(holder)).encode(), ContentType="application/json", **condition,
+                    Bucket=self.location.bucket,
+                    Key=self.location.key(self.object_name),
+                    Body=json.dumps(asdict(holder)).encode(),
+                    ContentType="application/json",
+                    **condition,
                 )
             except ClientError as exc:
                 if error_code(exc) in _LOST_CODES:
@@ -301,8 +308,10 @@ class S3Lease:
         finally:
             etag = beat.stop()
             if etag is None:
-                log.error(f"Lease {self.name} at {self.url} was lost while held (renewals did not arrive within "
-                          f"{self.ttl:.0f} s) and may have been taken over by another writer")
+                log.error(
+                    f"Lease {self.name} at {self.url} was lost while held (renewals did not arrive within "
+                    f"{self.ttl:.0f} s) and may have been taken over by another writer"
+                )
             else:
                 self._release(etag)
 

@@ -28,10 +28,25 @@ from lb_assets.redact import redact_text
 
 logger = logging.getLogger(__name__)
 
-ENV_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION",
-            "AWS_DEFAULT_REGION", "AWS_PROFILE")
-_AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-               "AuthorizationHeaderMalformed", "Forbidden", "403"}
+ENV_KEYS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+)
+_AUTH_CODES = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AuthorizationHeaderMalformed",
+    "Forbidden",
+    "403",
+}
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -115,8 +130,10 @@ def _client(creds: S3Creds, _env: tuple[str | None, ...]) -> Any:
     config = Config(connect_timeout=10, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
     keys: dict[str, Any] = {}
     if creds.access_key_id or creds.secret_access_key:  # boto3 takes both or neither: the other from AWS_*
-        keys = {"aws_access_key_id": creds.access_key_id or os.environ.get("AWS_ACCESS_KEY_ID"),
-                "aws_secret_access_key": creds.secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY")}
+        keys = {
+            "aws_access_key_id": creds.access_key_id or os.environ.get("AWS_ACCESS_KEY_ID"),
+            "aws_secret_access_key": creds.secret_access_key or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        }
     return boto3.session.Session().client(
         "s3", endpoint_url=creds.endpoint_url or None, region_name=creds.region or None, config=config, **keys
     )
@@ -155,8 +172,10 @@ def s3_errors(action: str, url: str, creds: S3Creds | None = None) -> Iterator[N
             raise ConfigError(f"{action} {url} failed: the bucket does not exist at {endpoint}") from None
         raise StorageWriteError(f"{action} {url} failed at {endpoint}: {reason}") from None
     except (NoCredentialsError, PartialCredentialsError):
-        raise ConfigError(f"{action} {url} failed: no complete AWS credentials (set AWS_ACCESS_KEY_ID and "
-                          "AWS_SECRET_ACCESS_KEY, a role, or the storage resource's aws_* fields)") from None
+        raise ConfigError(
+            f"{action} {url} failed: no complete AWS credentials (set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, a role, or the storage resource's aws_* fields)"
+        ) from None
     except BotoCoreError as exc:
         reason = redact_text(f"{type(exc).__name__}: {exc}", secrets)
         raise StorageWriteError(f"{action} {url} failed: cannot reach the S3 endpoint {endpoint} ({reason})") from None

@@ -177,8 +177,9 @@ class Stage:
         self.published.refresh()  # see what other writers committed since this process opened it
         base = self.published.branches[self.name].base
         if base is not None and str(base[1]) != str(self.published.version):
-            logger.warning("%s moved since %s was branched; merging it in and checking again",
-                           self.describe(), self.name)
+            logger.warning(
+                "%s moved since %s was branched; merging it in and checking again", self.describe(), self.name
+            )
             self.ds.merge(self.target, message=f"lb_assets: catch up with {self.target}")
 
     def _take_meta(self) -> None:
@@ -212,7 +213,7 @@ class Stage:
         """Rename the stage ``rejected-...``: kept for inspection, never resumed, deleted by a later publish."""
         if self.name.startswith(REJECTED_PREFIX):
             return
-        rejected = f"{REJECTED_PREFIX}{self.name[len(STAGE_PREFIX):]}"
+        rejected = f"{REJECTED_PREFIX}{self.name[len(STAGE_PREFIX) :]}"
         try:
             if rejected in branch_names(self.published):
                 self.published.branches[rejected].delete()

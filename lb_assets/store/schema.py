@@ -24,10 +24,10 @@ Metadata columns (`lb_assets.convert.lb_meta.meta_columns`): ``text`` -> Text (a
 (absent: ``-1``), ``float64`` (absent: NaN; ``frame_rate`` keeps 29.97, D19).
 
 An empty Python list is not a usable empty polygon: a slice whose first row is ``[]`` fails ("Data must have
-4 dimensions"). Why no ``None``: every type was written and read back in deeplake 4.7.4. A ``None`` inside a slice assignment
-is accepted for BoundingBox, ClassLabel and Text columns but the rows then fail to read ("Cannot cast from type
-unknown"), and scalar columns refuse it. ``Nullable`` types work but change the column kind (and read back as
-0-d arrays), so lb_assets stores the empty value of each type instead; `is_empty` tells them apart on read.
+4 dimensions"). Why no ``None``: every type was written and read back in deeplake 4.7.4. A ``None`` inside a slice
+assignment is accepted for BoundingBox, ClassLabel and Text columns but the rows then fail to read ("Cannot cast
+from type unknown"), and scalar columns refuse it. ``Nullable`` types work but change the column kind (and read
+back as 0-d arrays), so lb_assets stores the empty value of each type instead; `is_empty` tells them apart on read.
 """
 
 from __future__ import annotations
@@ -96,8 +96,12 @@ def frame_columns(media_type: str, storage: str = "jpeg") -> dict[str, Any]:
     """
     image = deeplake.types.Image(sample_compression=compression_of(storage))
     if _media(media_type) == "video":
-        return {"frames": image, "frame_idx": deeplake.types.Int32(), "video_idx": deeplake.types.Int32(),
-                ROW_KEY: deeplake.types.Text()}
+        return {
+            "frames": image,
+            "frame_idx": deeplake.types.Int32(),
+            "video_idx": deeplake.types.Int32(),
+            ROW_KEY: deeplake.types.Text(),
+        }
     return {"image": image, "image_idx": deeplake.types.Int32(), ROW_KEY: deeplake.types.Text()}
 
 
@@ -195,8 +199,15 @@ def empty_for_type(dtype: Any, name: str = "") -> Any:
         SchemaClashError: A type lb_assets does not write.
     """
     text = str(dtype)
-    for marker, kind in (("kind=bbox", "bbox"), ("kind=bmask", "mask"), ("kind=class_label", "radio"),
-                         ("polygon", "polygon"), ("point", "point"), ("text", "text"), ("int32", "int32")):
+    for marker, kind in (
+        ("kind=bbox", "bbox"),
+        ("kind=bmask", "mask"),
+        ("kind=class_label", "radio"),
+        ("polygon", "polygon"),
+        ("point", "point"),
+        ("text", "text"),
+        ("int32", "int32"),
+    ):
         if text.startswith(marker):
             return empty_value(kind)
     if text.startswith("float"):

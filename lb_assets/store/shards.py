@@ -5,10 +5,10 @@ most ``shard_frames`` frames (an image counts 1), fixing each data row's ``video
 ``sources`` list of the build. `create_shard_branches` makes one branch per shard off the published branch,
 named from the shard's content (``shard-<published>-<digest>-<i>of<n>``): a relaunched run with the same work finds
 its shards and resumes them. The shards branch off the run's staging branch, which gets the frame columns
-first, so they merge back as plain appends. Each shard is built on its branch by `lb_assets.store.frames.build_frame_dataset`
-(writers on separate branches of one Deep Lake 4.7.4 dataset are safe). `merge_shards` merges them into the
-run's staging branch in shard order, so rows and row keys come out exactly as an unsharded build's, and
-`Stage.publish` checks and publishes the result.
+first, so they merge back as plain appends. Each shard is built on its branch by
+`lb_assets.store.frames.build_frame_dataset` (writers on separate branches of one Deep Lake 4.7.4 dataset are
+safe). `merge_shards` merges them into the run's staging branch in shard order, so rows and row keys come out
+exactly as an unsharded build's, and `Stage.publish` checks and publishes the result.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lb_assets.convert.rows import DataRowInfo
-from lb_assets.store.branches import branch_names, current_branch
 from lb_assets.store.atomic import read_meta
+from lb_assets.store.branches import branch_names, current_branch
 from lb_assets.store.frames import data_row_of_key, ensure_frame_columns, frame_meta, read_row_keys, source_of
 from lb_assets.store.publish import SHARD_PREFIX
 

@@ -88,6 +88,7 @@ def test_sensor_ticks(sensor_sandbox, projects_file: Path, instance: dg.DagsterI
     second = _tick(instance, first.cursor)
     [run] = _runs_for(second, video)
     assert run.run_key.startswith(f"{video}:") and run.tags["labelbox/project_id"] == video
+    assert run.run_config == {"execution": {"config": {"in_process": {}}}}  # a small project: one process
     assert UNKNOWN in json.loads(second.cursor)["skipped"]  # still failing, still not in the way
 
     third = _tick(instance, second.cursor)
@@ -170,3 +171,12 @@ def test_a_failed_refresh_is_requested_again_a_bounded_number_of_times(
     assert len(keys) == MAX_ATTEMPTS and len(set(keys)) == MAX_ATTEMPTS
     assert keys[1] == f"{keys[0]}:1"
     assert _runs_for(_tick(instance, result.cursor), video) == []  # then it waits for a new state
+
+
+def test_big_projects_run_each_step_in_its_own_preloaded_process(monkeypatch) -> None:  # noqa: ANN001
+    from lb_assets.defs.execution import IN_PROCESS_ENV, PRELOAD_MODULES, execution_config
+
+    monkeypatch.setenv(IN_PROCESS_ENV, "100")
+    assert execution_config(100) == {"execution": {"config": {"in_process": {}}}}
+    big = execution_config(101)["execution"]["config"]["multiprocess"]["start_method"]["forkserver"]
+    assert big["preload_modules"] == PRELOAD_MODULES and "lb_assets.definitions" in PRELOAD_MODULES
