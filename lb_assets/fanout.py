@@ -93,4 +93,5 @@ def fan_out(items: Iterable[T], consumers: dict[str, Callable[[Iterator[T]], R]]
     first = next((e for e in errors if e is not None), None)
     if first is not None:
         raise first
+    # every consumer returned (none raised), so each result is set: R, not the initial None
     return {name: consumer.result for name, consumer in running.items()}  # type: ignore[misc]

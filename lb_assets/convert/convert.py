@@ -142,7 +142,7 @@ class _Converter:
             self.not_converted(name, known_kind=True)
         for cv in result.values:
             if cv.route.kind == "checklist":
-                for index in cv.value:  # type: ignore[union-attr]
+                for index in cv.value:  # type: ignore[union-attr]  # a checklist's value is list[int]
                     self.add(cv.route.column, row, index)
             else:
                 self.add(cv.route.column, row, cv.value)

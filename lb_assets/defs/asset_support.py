@@ -17,7 +17,8 @@ import dagster as dg
 
 from lb_assets.defs import observe
 from lb_assets.defs.exports import local_export
-from lb_assets.defs.preview import human_size, legend_entries, preview_markdown, render_preview, rows_table
+from lb_assets.defs.metadata import DeepLakeMetadataSet, column_schema
+from lb_assets.defs.preview import legend_entries, preview_markdown, render_preview, rows_table
 from lb_assets.defs.resources import StorageResource
 from lb_assets.errors import ConfigError
 from lb_assets.redact import redact_url
@@ -84,14 +85,12 @@ def verify_new_media(staged: Any, stage: "Stage") -> None:
 
 def speed_metadata(rows: int, seconds: float, size_before: int, path: str) -> dict[str, Any]:
     """Numeric metadata the asset page plots across runs: rows per second, seconds, bytes written (local)."""
-    out: dict[str, Any] = {
-        "deeplake/rows_per_second": dg.MetadataValue.float(round(rows / seconds, 2) if seconds > 0 else 0.0),
-        "deeplake/build_seconds": dg.MetadataValue.float(round(seconds, 2)),
-    }
     size = observe.dataset_size(path)
-    if size is not None:
-        out["deeplake/bytes_written"] = dg.MetadataValue.int(max(0, size - size_before))
-    return out
+    return dict(DeepLakeMetadataSet(
+        rows_per_second=round(rows / seconds, 2) if seconds > 0 else 0.0,
+        build_seconds=round(seconds, 2),
+        bytes_written=max(0, size - size_before) if size is not None else None,
+    ))
 
 
 def row_keys(ds: Any) -> list[str]:
@@ -136,17 +135,16 @@ def media_type_from_meta(ds: Any) -> str | None:
 def dataset_metadata(pid: str, path: str, ds: Any, branch: str, commit: str) -> dict[str, Any]:
     """Where a dataset is (``dagster/uri``, redacted), which commit and branch, its rows, columns and size."""
     size = observe.dataset_size(path)
-    meta: dict[str, Any] = {
-        "labelbox/project_id": pid,
-        "deeplake/branch": branch,
-        "deeplake/commit_id": f"{branch}@{commit}",  # version ids repeat across branches: never shown alone
-        "dagster/row_count": len(ds),
-        "dagster/uri": redact_url(path),
-        "deeplake/columns": columns_text(c.name for c in ds.schema.columns),
-    }
-    if size is not None:
-        meta["deeplake/size"] = human_size(size)
-    return meta
+    return (
+        {"labelbox/project_id": pid, "dagster/uri": redact_url(path)}
+        | column_schema(ds)
+        | dict(DeepLakeMetadataSet(
+            branch=branch,
+            commit_id=f"{branch}@{commit}",
+            columns=columns_text(c.name for c in ds.schema.columns),
+            size_bytes=size,
+        ))
+    )
 
 
 def columns_text(names: Iterable[str]) -> str:

@@ -32,7 +32,6 @@ from lb_assets.defs.failures import step_errors
 from lb_assets.defs.frame_assets import frame_dataset
 from lb_assets.defs.labelbox_resource import LabelboxResource
 from lb_assets.defs.partitions import ensure_partitions, labelbox_projects
-from lb_assets.defs.preview import human_size
 from lb_assets.defs.resources import StorageResource
 
 
@@ -117,7 +116,7 @@ def labelbox_project_export(
             "labelbox/labels": s.labels,
             "labelbox/workflow_status_counts": dg.MetadataValue.json(dict(s.workflow_counts)),
             "labelbox/exported_at": timestamp_value(s.exported_at),
-            "labelbox/export_size": human_size(s.bytes),
+            "labelbox/export_bytes": dg.MetadataValue.int(s.bytes),
             "labelbox/export_sha256": s.sha256,
             "labelbox/ontology_sha256": ontology_sha or "(no ontology yet)",
             "dagster/row_count": s.data_rows,

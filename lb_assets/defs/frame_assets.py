@@ -37,6 +37,7 @@ from lb_assets.defs.asset_support import (
 )
 from lb_assets.defs.config import FramesConfig
 from lb_assets.defs.failures import step_errors
+from lb_assets.defs.metadata import DeepLakeMetadataSet
 from lb_assets.defs.partitions import labelbox_projects
 from lb_assets.defs.resources import PresignerResource, StorageResource
 from lb_assets.projects import settings_for
@@ -225,17 +226,17 @@ def _frames_metadata(
     rows = sum(d.rows_added for d in done)
     return (
         dataset_metadata(pid, storage.frames_path(pid), ds, "main", commit)
-        | {
-            "deeplake/rows_added": rows,
-            "deeplake/data_rows_added": sum(d.data_rows_added for d in done),
-            "deeplake/data_rows_skipped": plan.build.skipped,
-            "deeplake/data_rows_resumed": sum(d.resumed for d in done),
-            "deeplake/shards": len(plan.build.shards),
-            "deeplake/sources": len((read_meta(ds) or {}).get("sources", [])),
-            "deeplake/frame_storage": settings.frame_storage,
-            "deeplake/published": published,
-            "labelbox/data_rows": data_rows_table(infos),
-        }
+        | dict(DeepLakeMetadataSet(
+            rows_added=rows,
+            data_rows_added=sum(d.data_rows_added for d in done),
+            data_rows_skipped=plan.build.skipped,
+            data_rows_resumed=sum(d.resumed for d in done),
+            shards=len(plan.build.shards),
+            sources=len((read_meta(ds) or {}).get("sources", [])),
+            frame_storage=settings.frame_storage,
+            published=published,
+        ))
+        | {"labelbox/data_rows": data_rows_table(infos)}
         | speed_metadata(rows, time.time() - plan.started, plan.size_before, shown)
         | settings_metadata(settings)
     )

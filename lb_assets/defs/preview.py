@@ -128,16 +128,6 @@ def preview_markdown(png: bytes, caption: str, legend: Iterable[LegendEntry] = (
     return dg.MetadataValue.md("\n".join(lines))
 
 
-def human_size(n_bytes: int) -> str:
-    """``1536`` -> ``"1.5 KiB"``; bytes below 1 KiB stay exact (``"512 B"``)."""
-    size = float(n_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 def rows_table(records: Iterable[Mapping[str, Any]], columns: Mapping[str, str]) -> dg.MetadataValue:
     """A ``MetadataValue.table`` with the given columns (name -> dagster type name: string, int, bool...)."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns.items()])

@@ -11,7 +11,6 @@ from lb_assets.defs.preview import (
     MIN_WIDTH,
     PreviewPicker,
     annotation_summary,
-    human_size,
     legend_entries,
     preview_markdown,
     render_preview,
@@ -102,4 +101,3 @@ def test_summary_table_and_sizes() -> None:
     table = rows_table([{"row_key": "a:1", "frames": 3}], {"row_key": "string", "frames": "int"}).value
     assert [c.name for c in table.schema.columns] == ["row_key", "frames"]
     assert table.records[0].data == {"row_key": "a:1", "frames": 3}
-    assert [human_size(n) for n in (512, 1536, 290082, 5 * 1024**3)] == ["512 B", "1.5 KiB", "283.3 KiB", "5.0 GiB"]
