@@ -40,6 +40,7 @@ from lb_assets.defs.config import AnnotationsConfig
 from lb_assets.defs.exports import ExportPlace, export_uri, read_ontology_snapshot, snapshot_ontology
 from lb_assets.defs.failures import step_errors
 from lb_assets.defs.labelbox_resource import LabelboxResource
+from lb_assets.defs.metadata import DeepLakeMetadataSet
 from lb_assets.defs.partitions import labelbox_projects
 from lb_assets.defs.resources import PresignerResource, StorageResource
 from lb_assets.errors import ConfigError
@@ -171,7 +172,7 @@ class _BranchWriter:
             | preview_metadata(self.context, branch, row_keys(branch), tap)
             | annotation_metadata(result, tap, plan)
             | settings_metadata(settings)
-            | {"deeplake/published": contains.passed},
+            | dict(DeepLakeMetadataSet(published=contains.passed)),
         )
 
 
@@ -226,7 +227,7 @@ class _DatasetWriter:
             metadata=dataset_metadata(self.pid, self.path, ann, "main", commit)
             | annotation_metadata(result, tap, plan)
             | settings_metadata(settings)
-            | {"deeplake/published": check.passed},
+            | dict(DeepLakeMetadataSet(published=check.passed)),
         )
 
 

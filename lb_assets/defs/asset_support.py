@@ -187,9 +187,9 @@ def data_rows_table(infos: list[Any]) -> dg.MetadataValue:
 
 
 def annotation_metadata(result: Any, tap: observe.ConversionTap, plan: Any) -> dict[str, Any]:
-    return {
+    """What an annotation write did: columns, rows written and labeled, coverage, a sample of rows."""
+    return dict(DeepLakeMetadataSet(rows_written=result.rows_written)) | {
         "deeplake/annotation_columns": dg.MetadataValue.json({name: spec.kind for name, spec in plan.columns.items()}),
-        "deeplake/rows_written": result.rows_written,
         "labelbox/labeled_rows": result.labeled_rows,
         "labelbox/labeled_data_rows": tap.labeled_data_rows,
         "labelbox/data_rows": tap.data_rows,
