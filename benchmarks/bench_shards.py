@@ -326,8 +326,9 @@ def _prepare_imports(**kwargs: Any) -> dict[str, Any]:
     return kwargs
 
 
-def bench_memory(work: Path, n: int, frames: int, res: str, distinct: int, quick: bool = False) -> None:
-    """Section 2: peak RSS of N vs 10N videos, commit_every=25 vs None (fresh process each)."""
+def bench_memory(work: Path, n: int, frames: int, res: str, distinct: int, quick: bool = False,
+                 repeats: int = 1) -> None:
+    """Section 2: peak RSS of N vs 10N videos, commit_every=25 vs None (fresh process each; median of repeats)."""
     from lb_assets.store import frames as frames_mod
 
     clips = _clips(work, res, frames, distinct)
@@ -340,19 +341,28 @@ def bench_memory(work: Path, n: int, frames: int, res: str, distinct: int, quick
         for count in (n, 10 * n):
             label = f"commit_every={commit_every}, {count} videos"
             path = work / f"ds_mem_{commit_every}_{count}"
-            try:
-                m = run_isolated(mem_build, _prepare=_prepare_imports, ds_path=str(path),
-                                 rows=_video_rows(clips, count), root=str(work / "media"), commit_every=commit_every)
-            except (Unavailable, Exception) as exc:  # noqa: BLE001 - reported, the run goes on
-                why = str(exc) if isinstance(exc, Unavailable) else record_error(label, exc)
+            measured = []
+            for _ in range(max(1, repeats)):
+                try:
+                    measured.append(run_isolated(
+                        mem_build, _prepare=_prepare_imports, ds_path=str(path), rows=_video_rows(clips, count),
+                        root=str(work / "media"), commit_every=commit_every))
+                except (Unavailable, Exception) as exc:  # noqa: BLE001 - reported, the run goes on
+                    why = str(exc) if isinstance(exc, Unavailable) else record_error(label, exc)
+                    break
+                finally:
+                    shutil.rmtree(path, ignore_errors=True)
+            if len(measured) < max(1, repeats):
                 continue
-            finally:
-                shutil.rmtree(path, ignore_errors=True)
+            measured.sort(key=lambda x: x.peak_mb or 0.0)
+            m = measured[len(measured) // 2]
             peaks.append(m.peak_mb or 0.0)
+            if len(measured) > 1:
+                label += f" (median of {', '.join(f'{x.peak_mb:.0f}' for x in measured)})"
             rss = m.extra["rss_after_video"]
             picks = sorted({min(len(rss), k) for k in (1, n, 10, 24, 25, 26, 30, 40, len(rss)) if k <= len(rss)})
             trace = ", ".join(f"{k}: {rss[k - 1]:.0f}" for k in picks)
-            print(f"{label:32s} peak {m.peak_mb:6.1f} MB above baseline (VmHWM {m.extra['hwm_mb']:.0f} MB), "
+            print(f"{label:32s}\n{'':4s}peak {m.peak_mb:6.1f} MB above baseline (VmHWM {m.extra['hwm_mb']:.0f} MB), "
                   f"{m.seconds:5.1f} s; RSS MB after video {trace}")
         value = peaks[1] / max(peaks[0], 1.0) if len(peaks) == 2 else None
         target = TARGET_MEMORY if commit_every is not None and not quick else None
@@ -374,6 +384,7 @@ def main(argv: list[str] | None = None) -> None:
                              "window, lb_assets.store.frames.COMMIT_FRAMES, for the ratio to mean anything)")
     parser.add_argument("--start-method", default="forkserver", choices=["forkserver", "spawn"],
                         help="how shard processes start (spawn: a fresh interpreter each, inside the timing)")
+    parser.add_argument("--mem-repeats", type=int, default=1, help="fresh-process runs per memory case (median)")
     parser.add_argument("--sections", default="speedup,memory")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run each (smoke test)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here instead of a temp dir")
@@ -389,7 +400,8 @@ def main(argv: list[str] | None = None) -> None:
             bench_speedup(work, args.videos, args.frames, args.resolution, args.distinct, args.repeats,
                           args.start_method)
         if "memory" in sections:
-            bench_memory(work, args.mem_n, args.mem_frames, args.resolution, args.distinct, args.quick)
+            bench_memory(work, args.mem_n, args.mem_frames, args.resolution, args.distinct, args.quick,
+                         args.mem_repeats)
 
 
 if __name__ == "__main__":

@@ -405,7 +405,7 @@ def build_frame_dataset(
     with atomic(ds, f"building the frame dataset of project {project_id}", meta_key or META_KEY):
         rows_before = len(ds)
         storage = ensure_frame_columns(ds, media_type, storage)
-        todo, sources, skipped = _plan_build(ds, infos, existing_meta, source_indexes)
+        todo, sources, skipped = plan_build(ds, infos, existing_meta, source_indexes)
         builder = _Builder(ds, fetcher, storage, batch_size, frame_count_policy, progress, media_type)
         what = "frames" if media_type == "video" else "images"
 
@@ -434,7 +434,7 @@ def build_frame_dataset(
     return FrameBuildResult(builder.rows_added, len(todo), skipped, commit_id, sources)
 
 
-def _plan_build(
+def plan_build(
     ds: Any, infos: list[DataRowInfo], existing_meta: dict | None, source_indexes: dict[str, int] | None = None
 ) -> tuple[list[tuple[DataRowInfo, int]], list[str], int]:
     """The data rows to append with their source index, every source after the build, and how many are present."""

@@ -21,7 +21,7 @@ from typing import Any
 from lb_assets.convert.rows import DataRowInfo
 from lb_assets.store.atomic import read_meta
 from lb_assets.store.branches import branch_names, current_branch
-from lb_assets.store.frames import data_row_of_key, ensure_frame_columns, frame_meta, read_row_keys, source_of
+from lb_assets.store.frames import ensure_frame_columns, frame_meta, plan_build
 from lb_assets.store.publish import SHARD_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -54,23 +54,17 @@ def _frames(info: DataRowInfo) -> int:
 
 def plan_shards(published: Any, infos: list[DataRowInfo], shard_frames: int) -> BuildPlan:
     """Split the data rows missing from ``published`` into shards of at most ``shard_frames`` frames."""
-    present = {data_row_of_key(k) for k in read_row_keys(published)}
-    meta = frame_meta(infos, read_meta(published))
-    sources = meta["sources"]
+    existing = read_meta(published)
+    meta = frame_meta(infos, existing)
+    todo, meta["sources"], skipped = plan_build(published, infos, existing)
     groups: list[list[tuple[DataRowInfo, int]]] = []
     size = shard_frames
-    skipped = 0
-    for info in infos:
-        if info.data_row_id in present:
-            skipped += 1
-            continue
-        present.add(info.data_row_id)
+    for info, index in todo:
         if size + _frames(info) > shard_frames and (not groups or groups[-1]):
             groups.append([])
             size = 0
-        groups[-1].append((info, len(sources)))
+        groups[-1].append((info, index))
         size += _frames(info)
-        sources.append(source_of(info))
     groups = groups or [[]]  # one (empty) shard: the build still checks and reports the dataset
     digest = hashlib.sha1("\n".join(i.data_row_id for g in groups for i, _ in g).encode()).hexdigest()[:10]
     target = current_branch(published)
