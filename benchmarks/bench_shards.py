@@ -5,17 +5,19 @@ Sections (one run prints both):
 1. ``speedup``: a project of ``--videos`` synthetic H.264 clips (360p, ``--frames`` frames each) is built with
    1 shard and with 2 shards through the real pieces, as the Dagster graph does it: ``plan_shards`` + ``Stage.open``
    + ``create_shard_branches`` (plan step), then each shard's ``build_frame_dataset(branch, ..., commit_every=25,
-   meta_key=None, source_indexes=...)`` in its own spawned process (the shard steps), then a fresh open,
-   ``merge_shards`` and ``Stage.publish`` with the blocking frame-count check and the media audit (publish step).
-   Time = plan to published, process start-up and imports included. *Pinned*: every shard process is pinned
-   to ONE CPU from birth (the parent pins itself while starting it, so every thread the child ever makes
-   inherits it; the child also calls ``os.sched_setaffinity(0, {cpu})`` and reports the CPUs its threads may
-   use), different CPUs for the two shards: workers with one core each. *Unpinned*: the same with both cores
-   for every process. Variants run round-robin per repeat; the median is reported. The published ``main`` of
-   every build is compared row by row (row key, video/frame index, stored frame bytes) and ``labelbox_meta``.
+   meta_key=None, source_indexes=...)`` in its own process (the shard steps), then a fresh open, ``merge_shards``
+   and ``Stage.publish`` with the blocking frame-count check and the media audit (publish step). Time = plan to
+   published. Shard processes come from a ``forkserver`` that imported Deep Lake, PyAV and lb_assets once (like
+   long-lived workers; ``--start-method spawn``: a fresh interpreter each, start-up and imports inside the
+   timing). *Pinned*: each shard process pins every thread to ONE CPU first thing (``os.sched_setaffinity``;
+   a spawned child is pinned from birth too) and reports the CPUs its threads may use at the end, different CPUs
+   for the two shards: workers with one core each. *Unpinned*: the same with both cores for every process.
+   Variants run round-robin per repeat; the median is reported, plus a load-independent estimate from the shard
+   processes' CPU time. The published ``main`` of every build is compared row by row (row key, video/frame
+   index, stored frame bytes) and ``labelbox_meta``.
 2. ``memory``: ``build_frame_dataset`` of N and 10N videos, ``commit_every=25`` (the asset's default) vs
    ``None`` (one commit at the end), each in a fresh process: peak RSS above the process's RSS before the call
-   (VmHWM reset), and the RSS after each video, to see where memory grows.
+   (VmHWM reset; median of ``--mem-repeats``), and the RSS after each video, to see where memory grows.
 
 Usage: ``python benchmarks/bench_shards.py [--videos 20] [--frames 150] [--repeats 2] [--mem-n 4] [--quick]``.
 """

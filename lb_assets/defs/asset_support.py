@@ -86,11 +86,13 @@ def verify_new_media(staged: Any, stage: "Stage") -> None:
 def speed_metadata(rows: int, seconds: float, size_before: int, path: str) -> dict[str, Any]:
     """Numeric metadata the asset page plots across runs: rows per second, seconds, bytes written (local)."""
     size = observe.dataset_size(path)
-    return dict(DeepLakeMetadataSet(
-        rows_per_second=round(rows / seconds, 2) if seconds > 0 else 0.0,
-        build_seconds=round(seconds, 2),
-        bytes_written=max(0, size - size_before) if size is not None else None,
-    ))
+    return dict(
+        DeepLakeMetadataSet(
+            rows_per_second=round(rows / seconds, 2) if seconds > 0 else 0.0,
+            build_seconds=round(seconds, 2),
+            bytes_written=max(0, size - size_before) if size is not None else None,
+        )
+    )
 
 
 def row_keys(ds: Any) -> list[str]:
@@ -138,12 +140,14 @@ def dataset_metadata(pid: str, path: str, ds: Any, branch: str, commit: str) -> 
     return (
         {"labelbox/project_id": pid, "dagster/uri": redact_url(path)}
         | column_schema(ds)
-        | dict(DeepLakeMetadataSet(
-            branch=branch,
-            commit_id=f"{branch}@{commit}",
-            columns=columns_text(c.name for c in ds.schema.columns),
-            size_bytes=size,
-        ))
+        | dict(
+            DeepLakeMetadataSet(
+                branch=branch,
+                commit_id=f"{branch}@{commit}",
+                columns=columns_text(c.name for c in ds.schema.columns),
+                size_bytes=size,
+            )
+        )
     )
 
 

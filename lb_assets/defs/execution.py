@@ -16,8 +16,15 @@ from typing import Any
 IN_PROCESS_ENV = "LB_ASSETS_IN_PROCESS_MAX_DATA_ROWS"
 DEFAULT_IN_PROCESS_MAX_DATA_ROWS = 20
 PRELOAD_MODULES = [
-    "lb_assets.definitions", "lb_assets.pipeline", "lb_assets.store.frames", "lb_assets.store.publish",
-    "deeplake", "av", "labelbox", "numpy", "PIL.Image",
+    "lb_assets.definitions",
+    "lb_assets.pipeline",
+    "lb_assets.store.frames",
+    "lb_assets.store.publish",
+    "deeplake",
+    "av",
+    "labelbox",
+    "numpy",
+    "PIL.Image",
 ]
 
 

@@ -226,16 +226,18 @@ def _frames_metadata(
     rows = sum(d.rows_added for d in done)
     return (
         dataset_metadata(pid, storage.frames_path(pid), ds, "main", commit)
-        | dict(DeepLakeMetadataSet(
-            rows_added=rows,
-            data_rows_added=sum(d.data_rows_added for d in done),
-            data_rows_skipped=plan.build.skipped,
-            data_rows_resumed=sum(d.resumed for d in done),
-            shards=len(plan.build.shards),
-            sources=len((read_meta(ds) or {}).get("sources", [])),
-            frame_storage=settings.frame_storage,
-            published=published,
-        ))
+        | dict(
+            DeepLakeMetadataSet(
+                rows_added=rows,
+                data_rows_added=sum(d.data_rows_added for d in done),
+                data_rows_skipped=plan.build.skipped,
+                data_rows_resumed=sum(d.resumed for d in done),
+                shards=len(plan.build.shards),
+                sources=len((read_meta(ds) or {}).get("sources", [])),
+                frame_storage=settings.frame_storage,
+                published=published,
+            )
+        )
         | {"labelbox/data_rows": data_rows_table(infos)}
         | speed_metadata(rows, time.time() - plan.started, plan.size_before, shown)
         | settings_metadata(settings)
