@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -51,7 +51,7 @@ class ProjectSettings:
     label_policy: str = "latest"
     group_mapping: dict[str, str] = field(default_factory=dict)
     frame_storage: str = "jpeg"
-    frame_count_policy: str = "fail"
+    frame_count_policy: Literal["fail", "pad", "truncate"] = "fail"
     allowed_roots: tuple[str, ...] = ()
     strict: bool = False
 

@@ -28,6 +28,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -50,6 +51,8 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_FILTER_UP = 2
 
 Encoder = Callable[[np.ndarray], bytes]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _check_rgb(frame: np.ndarray) -> None:
@@ -76,8 +79,9 @@ def encode_jpeg(frame: np.ndarray, quality: int = DEEPLAKE_JPEG_QUALITY) -> byte
     return out.getvalue()
 
 
-def encode_jpeg_frame(frame: av.VideoFrame, quality: int = DEEPLAKE_JPEG_QUALITY,
-                      source: VideoSource | None = None) -> bytes:
+def encode_jpeg_frame(
+    frame: av.VideoFrame, quality: int = DEEPLAKE_JPEG_QUALITY, source: VideoSource | None = None
+) -> bytes:
     """Encode a decoded video frame as baseline JPEG (4:2:0) from its YUV planes, without RGB.
 
     Thread-safe; the range expansion (Pillow's table lookup, see
@@ -98,8 +102,9 @@ def encode_jpeg_frame(frame: av.VideoFrame, quality: int = DEEPLAKE_JPEG_QUALITY
     planes = frame_to_jpeg_planes(frame) if JPEG_FROM_YUV else None
     try:
         if planes is None:
-            return simplejpeg.encode_jpeg(frame_to_rgb(frame, source), quality=quality, colorspace="RGB",
-                                          colorsubsampling="420")
+            return simplejpeg.encode_jpeg(
+                frame_to_rgb(frame, source), quality=quality, colorspace="RGB", colorsubsampling="420"
+            )
         return simplejpeg.encode_jpeg_yuv_planes(*planes, quality=quality)
     except (ValueError, TypeError) as exc:
         raise MediaError(f"encoding a {frame.width}x{frame.height} frame as JPEG failed: {exc}") from None
@@ -130,8 +135,12 @@ def encode_png(frame: np.ndarray, level: int = PNG_LEVEL) -> bytes:
     filtered[0, 1:] = rows[0]  # "Up" of the first row: the row above counts as zeros
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8 arithmetic wraps modulo 256, as PNG wants
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit, colour type 2 (RGB), no interlace
-    parts = [_PNG_SIGNATURE, *_chunk(b"IHDR", header), *_chunk(b"IDAT", zlib.compress(filtered, level)),
-             *_chunk(b"IEND", b"")]
+    parts = [
+        _PNG_SIGNATURE,
+        *_chunk(b"IHDR", header),
+        *_chunk(b"IDAT", zlib.compress(filtered.data, level)),
+        *_chunk(b"IEND", b""),
+    ]
     return b"".join(parts)
 
 
@@ -159,11 +168,11 @@ def default_workers() -> int:
 
 
 def encode_in_pool(
-    frames: Iterable[np.ndarray],
-    encode: Encoder,
+    frames: Iterable[T],
+    encode: Callable[[T], R],
     pool: ThreadPoolExecutor,
     max_pending: int,
-) -> Iterator[bytes]:
+) -> Iterator[R]:
     """Encode ``frames`` on ``pool`` while the caller's thread keeps pulling (decoding) the next frames.
 
     Order is kept. At most ``max_pending`` frames are submitted and not yet yielded, so memory stays
@@ -181,7 +190,7 @@ def encode_in_pool(
     """
     if max_pending < 1:
         raise MediaError(f"max_pending must be >= 1, got {max_pending}")
-    pending: deque[Future[bytes]] = deque()
+    pending: deque[Future[R]] = deque()
     try:
         for frame in frames:
             if len(pending) >= max_pending:

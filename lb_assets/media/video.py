@@ -32,7 +32,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Literal, get_args
 
@@ -110,8 +110,9 @@ def _open(
 
 
 @contextlib.contextmanager
-def _open_downloaded(url: str, headers: Mapping[str, str], timeout: float, retries: int,
-                     backoff: float) -> Iterator[av.container.InputContainer]:
+def _open_downloaded(
+    url: str, headers: Mapping[str, str], timeout: float, retries: int, backoff: float
+) -> Iterator[av.container.InputContainer]:
     suffix = os.path.splitext(url.split("?", 1)[0].split("#", 1)[0])[1][:8]
     with tempfile.NamedTemporaryFile(prefix="lb_assets-video-", suffix=suffix) as tmp:
         try:
@@ -120,8 +121,9 @@ def _open_downloaded(url: str, headers: Mapping[str, str], timeout: float, retri
             raise type(exc)(f"cannot open video {_describe(url)}: {exc}") from None
         if size == 0:
             raise PermanentMediaError(f"video {_describe(url)} is an empty file (0 bytes)")
-        logger.debug("video %s: downloaded %d bytes to decode locally (credentials stay out of ffmpeg)",
-                     _describe(url), size)
+        logger.debug(
+            "video %s: downloaded %d bytes to decode locally (credentials stay out of ffmpeg)", _describe(url), size
+        )
         with _open_container(tmp.name, url, {}, timeout, 0, backoff) as container:
             yield container
 
@@ -175,8 +177,9 @@ def _open_container(
             raise _open_error(exc, source, is_remote, url, headers, timeout) from None
 
 
-def _open_error(exc: BaseException, source: VideoSource, is_remote: bool, url: str,
-                headers: Mapping[str, str], timeout: float) -> MediaError:
+def _open_error(
+    exc: BaseException, source: VideoSource, is_remote: bool, url: str, headers: Mapping[str, str], timeout: float
+) -> MediaError:
     """Classify an ``av.open`` failure: permanent (4xx, undecodable, missing, empty) or transient."""
     where = _describe(source)
     cause = safe_cause(exc, url, headers)
@@ -241,7 +244,7 @@ def _decoded_frames(
     timeout: float,
     open_retries: int,
     decoder_threads: int | None = None,
-) -> Iterator[av.VideoFrame]:
+) -> Generator[av.VideoFrame, None, None]:
     """Yield each decoded frame (PyAV ``VideoFrame``, decoder pixel format); errors become MediaError."""
     url = source if isinstance(source, str) else ""
     streamed = _is_remote(source) and not headers  # ffmpeg reads the network itself
@@ -307,7 +310,7 @@ _CHROMA_LUT = _range_lut(128, 224, 128, 0)
 
 def _expanded(plane: av.video.plane.VideoPlane, table: list[int]) -> np.ndarray:
     """A full-range copy of a limited-range plane: one table lookup pass in Pillow (GIL released)."""
-    image = Image.frombuffer("L", (plane.line_size, plane.height), plane, "raw", "L", 0, 1)
+    image = Image.frombuffer("L", (plane.line_size, plane.height), plane, "raw", "L", 0, 1)  # type: ignore[arg-type]  # a PyAV plane is a buffer
     return np.asarray(image.point(table))[:, : plane.width]
 
 
@@ -328,7 +331,7 @@ def frame_to_jpeg_planes(frame: av.VideoFrame) -> list[np.ndarray] | None:
         return None
     planes = frame.planes
     if name == "yuvj420p" or int(frame.color_range) == _COLOR_RANGE_JPEG:
-        return [np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in planes]
+        return [np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in planes]
     return [_expanded(planes[0], _LUMA_LUT), _expanded(planes[1], _CHROMA_LUT), _expanded(planes[2], _CHROMA_LUT)]
 
 
@@ -363,9 +366,16 @@ def _check_args(source: VideoSource, expected_frames: int | None, frame_count_po
 class _Counted:
     """Decoded frames with the truncate policy applied, counted; `tail` then pads or raises (D5)."""
 
-    def __init__(self, source: VideoSource, headers: Mapping[str, str] | None, expected_frames: int | None,
-                 timeout: float, frame_count_policy: str, open_retries: int,
-                 decoder_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        source: VideoSource,
+        headers: Mapping[str, str] | None,
+        expected_frames: int | None,
+        timeout: float,
+        frame_count_policy: str,
+        open_retries: int,
+        decoder_threads: int | None = None,
+    ) -> None:
         _check_args(source, expected_frames, frame_count_policy)
         self.source = source
         self.expected = expected_frames

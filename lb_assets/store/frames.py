@@ -27,7 +27,7 @@ from lb_assets.convert.rows import DataRowInfo, row_key
 from lb_assets.errors import ConfigError, ExportRowError, IncompatibleDatasetsError, MediaError
 from lb_assets.media.encode import default_workers, encode_in_pool, encode_jpeg_frame, encode_png
 from lb_assets.media.image import encoded_passthrough, iter_image_batches, load_image
-from lb_assets.media.video import frame_to_rgb, iter_decoded
+from lb_assets.media.video import FrameCountPolicy, frame_to_rgb, iter_decoded
 from lb_assets.redact import redact_url
 from lb_assets.store import schema
 from lb_assets.store.atomic import META_KEY, atomic, commit, read_meta
@@ -158,8 +158,12 @@ def frame_meta(infos: Sequence[DataRowInfo], existing: dict | None) -> dict[str,
         IncompatibleDatasetsError: ``existing`` belongs to another project.
     """
     project_id, project_name = _project(infos, existing)
-    return {"project_id": project_id, "type": _media_type(infos, existing),
-            "sources": list((existing or {}).get("sources") or []), "project_name": project_name}
+    return {
+        "project_id": project_id,
+        "type": _media_type(infos, existing),
+        "sources": list((existing or {}).get("sources") or []),
+        "project_name": project_name,
+    }
 
 
 def ensure_frame_columns(ds: Any, media_type: str, storage: str) -> str:
@@ -224,8 +228,16 @@ class _Appender:
 
 
 class _Builder:
-    def __init__(self, ds: Any, fetcher: Any, storage: str, batch_size: int, policy: str,
-                 progress: Progress | None, media_type: str) -> None:
+    def __init__(
+        self,
+        ds: Any,
+        fetcher: Any,
+        storage: str,
+        batch_size: int,
+        policy: FrameCountPolicy,
+        progress: Progress | None,
+        media_type: str,
+    ) -> None:
         self.ds = ds
         self.fetcher = fetcher
         self.storage = storage
@@ -271,13 +283,20 @@ class _Builder:
         if info.frame_count is None:  # whatever the policy: its labels could not be placed on frames
             raise ExportRowError(
                 f"project {info.project_id}: video has no media_attributes.frame_count to check decoded frames "
-                "against (D5)", row_index=info.row_index, data_row_id=info.data_row_id,
+                "against (D5)",
+                row_index=info.row_index,
+                data_row_id=info.data_row_id,
             )
         decoded = 0
         try:
             url, headers = self.fetcher.open_url(info.row_data)
-            frames = iter_decoded(url, headers=headers, expected_frames=info.frame_count,
-                                  frame_count_policy=self.policy, decoder_threads=self.decoder_threads)
+            frames = iter_decoded(
+                url,
+                headers=headers,
+                expected_frames=info.frame_count,
+                frame_count_policy=self.policy,
+                decoder_threads=self.decoder_threads,
+            )
             values: Iterator[Any]
             if self.encode_frame is None:
                 values = (frame_to_rgb(frame, url) for frame in frames)  # Deep Lake encodes in ds.append
@@ -300,8 +319,12 @@ class _Builder:
                 }
                 decoded += n
                 self.rows_added += n
-                event = {"event": "frames_written", "data_row_id": info.data_row_id, "frames": decoded,
-                         "frames_written": self.rows_added}
+                event = {
+                    "event": "frames_written",
+                    "data_row_id": info.data_row_id,
+                    "frames": decoded,
+                    "frames_written": self.rows_added,
+                }
                 if BACKGROUND_APPEND:
                     self.appender.submit(values_of_batch, event)
                 else:
@@ -312,8 +335,16 @@ class _Builder:
         except MediaError as exc:
             raise type(exc)(f"project {info.project_id}, data row {info.data_row_id}: {exc}") from exc
         self.items_done += 1
-        self.report({"event": "video_done", "data_row_id": info.data_row_id, "frames": decoded,
-                     "videos_decoded": self.items_done, "videos_total": total, "frames_written": self.rows_added})
+        self.report(
+            {
+                "event": "video_done",
+                "data_row_id": info.data_row_id,
+                "frames": decoded,
+                "videos_decoded": self.items_done,
+                "videos_total": total,
+                "frames_written": self.rows_added,
+            }
+        )
 
     def load_image(self, info: DataRowInfo) -> Any:
         try:
@@ -335,11 +366,13 @@ class _Builder:
                 stop = start + 1
                 while stop < len(batch) and isinstance(values[stop], bytes) == isinstance(values[start], bytes):
                     stop += 1
-                self.ds.append({
-                    "image": values[start:stop],
-                    "image_idx": np.asarray([idx for _, idx in batch[start:stop]], dtype=np.int32),
-                    schema.ROW_KEY: [row_key(info.data_row_id, 0) for info, _ in batch[start:stop]],
-                })
+                self.ds.append(
+                    {
+                        "image": values[start:stop],
+                        "image_idx": np.asarray([idx for _, idx in batch[start:stop]], dtype=np.int32),
+                        schema.ROW_KEY: [row_key(info.data_row_id, 0) for info, _ in batch[start:stop]],
+                    }
+                )
                 start = stop
             self.rows_added += len(batch)
             self.items_done += len(batch)
@@ -352,7 +385,7 @@ def build_frame_dataset(
     fetcher: Any,
     storage: str = "jpeg",
     batch_size: int = 100,
-    frame_count_policy: str = "fail",
+    frame_count_policy: FrameCountPolicy = "fail",
     progress: Progress | None = None,
     before_commit: Callable[[], None] | None = None,
     commit_every: int | None = None,
@@ -395,7 +428,7 @@ def build_frame_dataset(
     if batch_size < 1 or (commit_every is not None and commit_every < 1):
         raise ConfigError(f"batch_size and commit_every must be >= 1, got {batch_size} and {commit_every}")
     infos = list(infos)
-    existing_meta = read_meta(ds, meta_key) if meta_key not in (None, META_KEY) else None
+    existing_meta = read_meta(ds, meta_key) if meta_key is not None and meta_key != META_KEY else None
     existing_meta = existing_meta if existing_meta is not None else read_meta(ds)
     if not infos and existing_meta is None:  # a project with no data rows yet: nothing to decide or write
         logger.info("No data rows yet; the frame dataset is left as it is")
@@ -413,13 +446,20 @@ def build_frame_dataset(
             builder.appender.wait()
             written = len(sources) - len(todo) + done
             if meta_key is not None:
-                ds.metadata[meta_key] = {"project_id": project_id, "type": media_type, "sources": sources[:written],
-                                         "project_name": project_name}
+                ds.metadata[meta_key] = {
+                    "project_id": project_id,
+                    "type": media_type,
+                    "sources": sources[:written],
+                    "project_name": project_name,
+                }
             verify_rows(ds, rows_before + builder.rows_added, f"frame dataset of project {project_id}")
             if before_commit is not None:
                 before_commit()
-            return commit(ds, f"lb_assets: {builder.rows_added} {what} of {done} {media_type}(s) from Labelbox "
-                              f"project {project_id} ({storage}); {written} data rows in total")
+            return commit(
+                ds,
+                f"lb_assets: {builder.rows_added} {what} of {done} {media_type}(s) from Labelbox "
+                f"project {project_id} ({storage}); {written} data rows in total",
+            )
 
         try:
             commit_id = _build_in_steps(builder, todo, media_type, commit_every, checkpoint)
@@ -427,10 +467,21 @@ def build_frame_dataset(
             builder.close()
         if commit_id is None:
             commit_id = str(ds.version) if not todo and existing_meta is not None else checkpoint(len(todo))
-    builder.report({"event": "build_done", "rows_added": builder.rows_added, "data_rows_added": len(todo),
-                    "data_rows_skipped": skipped})
-    logger.info("Project %s: frame dataset +%d rows from %d data rows (%d already present)", project_id,
-                builder.rows_added, len(todo), skipped)
+    builder.report(
+        {
+            "event": "build_done",
+            "rows_added": builder.rows_added,
+            "data_rows_added": len(todo),
+            "data_rows_skipped": skipped,
+        }
+    )
+    logger.info(
+        "Project %s: frame dataset +%d rows from %d data rows (%d already present)",
+        project_id,
+        builder.rows_added,
+        len(todo),
+        skipped,
+    )
     return FrameBuildResult(builder.rows_added, len(todo), skipped, commit_id, sources)
 
 
