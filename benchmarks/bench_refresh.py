@@ -35,11 +35,12 @@ VARIANTS = {"in_process": "20", "forkserver": "0"}  # variant -> LB_ASSETS_IN_PR
 
 
 def _environment(work: Path, variant: str, sandbox: Any) -> dict[str, str]:
+    from lb_assets.cli_demo import DEV_INSTANCE_CONFIG
     from lb_assets.projects import demo_projects_file
 
     home = work / f"home-{variant}"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (home / "dagster.yaml").write_text(DEV_INSTANCE_CONFIG)  # the instance `lb-assets dev` uses (1 s run queue)
     return dict(
         os.environ,
         DAGSTER_HOME=str(home),

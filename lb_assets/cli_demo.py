@@ -44,11 +44,13 @@ def _opt(ns: argparse.Namespace | None, name: str, default: Any) -> Any:
 
 
 # One run per project at a time (the run queue; the datasets' leases guard besides), at most 2 Labelbox calls at
-# once, and run monitoring (Dagster's own; `stalled_run_sensor` covers the default launcher).
+# once, run monitoring (Dagster's own; `stalled_run_sensor` covers the default launcher), a 1 s run queue.
 DEV_INSTANCE_CONFIG = """telemetry:
   enabled: false
 run_monitoring:
   enabled: true
+run_queue:
+  dequeue_interval_seconds: 1  # a queued refresh starts within a second, not five
 concurrency:
   pools:
     default_limit: 2

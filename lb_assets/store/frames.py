@@ -507,7 +507,7 @@ def plan_build(
 #: With intermediate commits (``commit_every``), also commit after the data row that brings the rows appended since
 #: the last commit to at least this many: Deep Lake 4.7.4 holds uncommitted appends in RAM (~2x their stored size)
 #: until the commit, so a window of data rows alone does not bound memory (25 long or large videos).
-COMMIT_FRAMES = 512
+COMMIT_FRAMES = 128
 
 
 def _release_freed_memory() -> None:
