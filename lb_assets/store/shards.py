@@ -66,7 +66,9 @@ def plan_shards(published: Any, infos: list[DataRowInfo], shard_frames: int) -> 
         groups[-1].append((info, index))
         size += _frames(info)
     groups = groups or [[]]  # one (empty) shard: the build still checks and reports the dataset
-    digest = hashlib.sha1("\n".join(i.data_row_id for g in groups for i, _ in g).encode()).hexdigest()[:10]
+    # the shards' work: data rows and their frame counts (a video whose frame count changed gets new shards)
+    work = "\n".join(f"{i.data_row_id} {i.frame_count}" for g in groups for i, _ in g)
+    digest = hashlib.sha1(work.encode()).hexdigest()[:10]
     target = current_branch(published)
     shards = tuple(
         ShardPlan(
