@@ -27,7 +27,7 @@ import yaml
 from lb_assets.defs.partitions import ensure_partitions
 from lb_assets.defs.resources import StorageResource
 from lb_assets_tests.infra import celery_defs
-from lb_assets_tests.infra.conftest import REPO, Postgres, Redis, write_home
+from lb_assets_tests.infra.helpers import REPO, Postgres, Redis, write_home
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from lb_assets_tests.infra.conftest import PG_PASSWORD_ENV, REPO, Postgres
+from lb_assets_tests.infra.helpers import PG_PASSWORD_ENV, REPO, Postgres
 
 pytestmark = pytest.mark.infra
 

@@ -18,7 +18,7 @@ import pytest
 from lb_assets.cli_demo import materialize_project
 from lb_assets.defs.partitions import LABELBOX_PROJECTS
 from lb_assets.defs.sensors import SENSOR_NAME
-from lb_assets_tests.infra.conftest import Postgres, write_home
+from lb_assets_tests.infra.helpers import Postgres, write_home
 
 pytestmark = pytest.mark.infra
 

@@ -10,55 +10,15 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from lb_assets_tests.infra.helpers import free_port
+from lb_assets_tests.infra.objectstore.helpers import ACCESS_KEY, REGION, SECRET_KEY, MotoS3
+
 START_DEADLINE = 120.0  # seconds; generous, polled
-ACCESS_KEY = "lbassets-test-access-key"
-SECRET_KEY = "lbassets-test-secret-3f9a1c"  # distinctive, so tests can look for it in errors and logs
-REGION = "us-east-1"
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass(frozen=True)
-class MotoS3:
-    """A running moto S3 server and its bucket."""
-
-    endpoint: str
-    bucket: str
-
-    def client(self) -> Any:
-        """A boto3 client of the server (the test's own keys)."""
-        import boto3
-
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
-                            aws_secret_access_key=SECRET_KEY, region_name=REGION)
-
-    def keys(self, prefix: str) -> list[str]:
-        """Every object key under ``prefix``."""
-        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
-
-    def read(self, key: str) -> bytes:
-        """An object's content."""
-        return self.client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    def new_prefix(self) -> str:
-        """A prefix no other test uses."""
-        return f"t-{uuid.uuid4().hex[:12]}"
-
-
 def _wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + START_DEADLINE
     while time.monotonic() < deadline:

@@ -13,7 +13,7 @@ from lb_assets.labelbox.client import make_client
 from lb_assets.labelbox.export import export_project
 from lb_assets.labelbox.overview import fetch_overview
 from lb_assets.store.objects import S3Objects
-from lb_assets_tests.infra.objectstore.conftest import MotoS3
+from lb_assets_tests.infra.objectstore.helpers import MotoS3
 
 pytestmark = pytest.mark.infra
 

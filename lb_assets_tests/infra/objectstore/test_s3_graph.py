@@ -19,7 +19,8 @@ import pytest
 from lb_assets.cli_demo import materialize_project
 from lb_assets.defs.resources import StorageResource
 from lb_assets_tests.defs.helpers import checks, materializations
-from lb_assets_tests.infra.objectstore.conftest import SECRET_KEY, MotoS3, free_port
+from lb_assets_tests.infra.helpers import free_port
+from lb_assets_tests.infra.objectstore.helpers import SECRET_KEY, MotoS3
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 

@@ -14,7 +14,8 @@ import pytest
 from lb_assets.errors import LeaseHeldError, StorageWriteError
 from lb_assets.store import lease
 from lb_assets.store.objects import S3Creds, S3Objects
-from lb_assets_tests.infra.objectstore.conftest import SECRET_KEY, MotoS3, free_port
+from lb_assets_tests.infra.helpers import free_port
+from lb_assets_tests.infra.objectstore.helpers import SECRET_KEY, MotoS3
 
 pytestmark = pytest.mark.infra
 

@@ -11,7 +11,7 @@ from lb_assets.defs.exports import RemoteExport
 from lb_assets.defs.resources import StorageResource
 from lb_assets.errors import ConfigError
 from lb_assets.store.objects import S3Creds, S3Objects
-from lb_assets_tests.infra.objectstore.conftest import SECRET_KEY, MotoS3
+from lb_assets_tests.infra.objectstore.helpers import SECRET_KEY, MotoS3
 
 pytestmark = pytest.mark.infra
 
