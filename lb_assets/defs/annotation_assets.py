@@ -50,31 +50,34 @@ ANNOTATED_BRANCH = "annotated_branch"
 ANNOTATION_DATASET = "annotation_dataset"
 
 
+def _spec(key: str, deps: list[str], description: str) -> dg.AssetSpec:
+    """One of the two annotation assets: same group, kinds, owners, tags and code version."""
+    return dg.AssetSpec(
+        key,
+        deps=deps,
+        group_name=DEEPLAKE_GROUP,
+        kinds={"deeplake", "labelbox"},
+        owners=OWNERS,
+        tags=TAGS,
+        code_version="2",
+        skippable=True,
+        description=description,
+    )
+
+
 @dg.multi_asset(
     name="labelbox_annotations",
     specs=[
-        dg.AssetSpec(
+        _spec(
             ANNOTATED_BRANCH,
-            deps=["frame_dataset"],
-            group_name=DEEPLAKE_GROUP,
-            kinds={"deeplake", "labelbox"},
-            owners=OWNERS,
-            tags=TAGS,
-            code_version="2",
-            skippable=True,
-            description="The 'labelbox' branch of the frame dataset with the current annotations as a new commit "
+            ["frame_dataset"],
+            "The 'labelbox' branch of the frame dataset with the current annotations as a new commit "
             "(main keeps no annotation column).",
         ),
-        dg.AssetSpec(
+        _spec(
             ANNOTATION_DATASET,
-            deps=["labelbox_project_export", "frame_dataset"],
-            group_name=DEEPLAKE_GROUP,
-            kinds={"deeplake", "labelbox"},
-            owners=OWNERS,
-            tags=TAGS,
-            code_version="2",
-            skippable=True,
-            description="A separate Deep Lake dataset of row_key + annotations + lb_meta, row for row with the frame "
+            ["labelbox_project_export", "frame_dataset"],
+            "A separate Deep Lake dataset of row_key + annotations + lb_meta, row for row with the frame "
             "dataset (same length, labelbox_meta and row keys) so the two can be joined or combined.",
         ),
     ],
