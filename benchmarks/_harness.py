@@ -178,3 +178,21 @@ def dir_size_mb(path: Path) -> float:
 def cpu_count() -> int:
     """Number of CPUs this process may use."""
     return len(os.sched_getaffinity(0))
+
+
+def psnr_of_stored(ds_path: str, path: Path, samples: int) -> float:
+    """Mean PSNR (dB) of ``samples`` frames read back from a frame dataset vs the decoded rgb24 frames (inf: lossless)."""
+    import av
+    import deeplake
+    import numpy as np
+
+    ds = deeplake.open_read_only(ds_path)
+    column = ds["frames"]
+    with av.open(str(path)) as container:
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    picks = np.linspace(0, len(decoded) - 1, num=min(samples, len(decoded)), dtype=int)
+    values = []
+    for i in picks:
+        mse = float(np.mean((np.asarray(column[int(i)], dtype=np.float64) - decoded[i]) ** 2))
+        values.append(float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse))
+    return float(np.mean(values))

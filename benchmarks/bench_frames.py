@@ -38,7 +38,7 @@ import media_gen  # noqa: E402
 from _harness import (  # noqa: E402
     Measurement, Unavailable, cpu_count, dir_size_mb, median_seconds, workdir_session,
 )
-from _harness import quiet_stdout, ratio_line, record_error, run_isolated  # noqa: E402
+from _harness import psnr_of_stored, quiet_stdout, ratio_line, record_error, run_isolated  # noqa: E402
 
 TARGET_JPEG_VS_DECODE = 0.7
 TARGET_JPEG_VS_DEEPLAKE = 10.0
@@ -81,23 +81,6 @@ def reference_jpeg_append(ds_path: str, path: Path) -> None:
     if batch:
         ds.append({"frames": batch})
     ds.commit("frames")
-
-
-def psnr_of_stored(ds_path: str, path: Path, samples: int = 8) -> float:
-    """Mean PSNR (dB) of frames read back from our frame dataset vs the decoded frames (inf = lossless)."""
-    import deeplake
-
-    schema = _ours.require("lb_assets.store.schema")
-    ds = deeplake.open_read_only(ds_path)
-    column = ds[schema.media_column("video")]
-    with av.open(str(path)) as container:
-        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    picks = np.linspace(0, len(decoded) - 1, num=min(samples, len(decoded)), dtype=int)
-    values = []
-    for i in picks:
-        mse = float(np.mean((np.asarray(column[int(i)], dtype=np.float64) - decoded[i]) ** 2))
-        values.append(float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse))
-    return float(np.mean(values))
 
 
 def _integration() -> tuple[Any, Any, Any]:
@@ -227,7 +210,7 @@ def bench_video(work: Path, res: str, frames: int, repeats: int, noise: int = 8)
     for name in ("ours_jpeg", "ours_png"):
         if name not in failed:
             try:
-                print(f"{name:14s} quality: PSNR {psnr_of_stored(str(paths[name]), video.path):.1f} dB vs decoded frames")
+                print(f"{name:14s} quality: PSNR {psnr_of_stored(str(paths[name]), video.path, samples=8):.1f} dB vs decoded frames")
             except Exception as exc:  # noqa: BLE001 - a failure of our code is reported, the run goes on
                 record_error(f"{name} read-back", exc)
 

@@ -41,12 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import real_media  # noqa: E402
-from _harness import quiet_stdout, ratio_line, record_error, workdir_session  # noqa: E402
+from _harness import psnr_of_stored, quiet_stdout, ratio_line, record_error, workdir_session  # noqa: E402
 
 API_KEY = "bench-real-key"
 TARGET_VS_DECODE = {"720p": 0.7, "1080p": 0.6}
@@ -151,22 +150,6 @@ def ours_before(ds_path: str, project_id: str) -> None:
         frames.JPEG_BY_US, frames.DECODER_THREADS = saved[0], saved[1]
 
 
-def psnr_of_stored(ds_path: str, path: Path, samples: int = 12) -> float:
-    """Mean PSNR (dB) of frames read back from a frame dataset vs the decoded (rgb24) frames."""
-    import deeplake
-
-    ds = deeplake.open_read_only(ds_path)
-    column = ds["frames"]
-    with av.open(str(path)) as container:
-        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    picks = np.linspace(0, len(decoded) - 1, num=min(samples, len(decoded)), dtype=int)
-    values = []
-    for i in picks:
-        mse = float(np.mean((np.asarray(column[int(i)], dtype=np.float64) - decoded[i]) ** 2))
-        values.append(float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse))
-    return float(np.mean(values))
-
-
 # ----------------------------------------------------------------------------------------------- measuring
 def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
     """Run ``fn``; wall seconds and process CPU seconds (every thread of this process)."""
@@ -245,7 +228,7 @@ def bench_resolution(work: Path, res: str, clip: real_media.Clip, sandbox: Sandb
     runs = _round_robin({k: v for k, v in variants.items() if k in counts}, counts, paths)
     _report(res, clip.frames, runs)
     if isinstance(runs.get("ours"), list) and runs["ours"]:
-        print(f"ours quality: PSNR {psnr_of_stored(str(paths['ours']), clip.path):.2f} dB vs decoded frames")
+        print(f"ours quality: PSNR {psnr_of_stored(str(paths['ours']), clip.path, samples=12):.2f} dB vs decoded frames")
 
 
 def main(argv: list[str] | None = None) -> None:
