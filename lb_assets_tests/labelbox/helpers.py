@@ -51,3 +51,37 @@ def seed_project(sb: LabelboxSandbox, n: int = 4, statuses: tuple[str, ...] = ("
         labels = [video_label(f"lb-{i}")] if status == "DONE" else []
         ids.append(sb.add_data_row(pid, video_row(i, pad), labels, workflow_status=status))
     return pid, ids
+
+
+class ExportClient:
+    """The two methods ``refresh_export`` needs, over the core functions and the real SDK (as LabelboxResource
+    does), counting the exports it made."""
+
+    def __init__(self, sb: LabelboxSandbox) -> None:
+        from lb_assets.labelbox.client import make_client
+
+        self.client = make_client(API_KEY, sb.endpoint)
+        self.exports = 0
+
+    def export_project(self, project_id: str, dest: Any, filters: Any = None, interpolated_frames: bool = False) -> Any:
+        from lb_assets.labelbox.export import export_project
+
+        self.exports += 1
+        return export_project(self.client, project_id, dest, filters=filters, interpolated_frames=interpolated_frames)
+
+    def get_overview(self, project_id: str) -> Any:
+        from lb_assets.labelbox.overview import fetch_overview
+
+        return fetch_overview(self.client, project_id)
+
+
+def image_row(n: int) -> dict[str, Any]:
+    """A small image data row (export v2 without ``projects``)."""
+    return {"data_row": {"row_data": f"https://example.invalid/{n}.jpg", "global_key": f"img-{n}"},
+            "media_attributes": {"width": 4, "height": 4, "mime_type": "image/jpeg", "asset_type": "image"}}
+
+
+def empty_label(name: str) -> dict[str, Any]:
+    """A label with no annotations."""
+    return {"id": f"label-{name}", "label_kind": "Default",
+            "annotations": {"objects": [], "classifications": [], "relationships": []}}

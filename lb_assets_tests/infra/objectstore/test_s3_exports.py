@@ -9,48 +9,23 @@ import pytest
 
 from lb_assets.defs.exports import RemoteExport, local_export, read_state, refresh_export
 from lb_assets.errors import ConfigError, StorageWriteError
-from lb_assets.labelbox.client import make_client
-from lb_assets.labelbox.export import export_project
-from lb_assets.labelbox.overview import fetch_overview
 from lb_assets.store.objects import S3Objects
 from lb_assets_tests.infra.objectstore.helpers import MotoS3
+from lb_assets_tests.labelbox.helpers import ExportClient, empty_label, image_row
 
 pytestmark = pytest.mark.infra
 
 
-class SdkClient:
-    """What refresh_export needs, over the core functions and the real SDK (as LabelboxResource does)."""
-
-    def __init__(self, sb) -> None:
-        self.client = make_client("sandbox-key", sb.endpoint)
-
-    def export_project(self, project_id, dest, filters=None, interpolated_frames=False):
-        return export_project(self.client, project_id, dest, filters=filters, interpolated_frames=interpolated_frames)
-
-    def get_overview(self, project_id):
-        return fetch_overview(self.client, project_id)
-
-
-def _row(n: int) -> dict:
-    return {"data_row": {"row_data": f"https://example.invalid/{n}.jpg", "global_key": f"img-{n}"},
-            "media_attributes": {"width": 4, "height": 4, "mime_type": "image/jpeg", "asset_type": "image"}}
-
-
-def _label(name: str) -> dict:
-    return {"id": f"label-{name}", "label_kind": "Default",
-            "annotations": {"objects": [], "classifications": [], "relationships": []}}
-
-
 def test_remote_export_refresh_reader_cache_and_mismatch(s3_env: MotoS3, lb_sandbox, tmp_path: Path) -> None:
     pid = lb_sandbox.add_project("s3-export", media_type="IMAGE")
-    ids = [lb_sandbox.add_data_row(pid, _row(n), [_label(str(n))]) for n in range(3)]
+    ids = [lb_sandbox.add_data_row(pid, image_row(n), [empty_label(str(n))]) for n in range(3)]
     objects = S3Objects.at(f"s3://{s3_env.bucket}/{s3_env.new_prefix()}/{pid}/export")
     writer = RemoteExport(objects, tmp_path / "writer-cache")
     reader = RemoteExport(objects, tmp_path / "reader-cache")  # another pod: its own cache
     with pytest.raises(ConfigError, match="no export at s3://"):
         local_export(reader)
 
-    client = SdkClient(lb_sandbox)
+    client = ExportClient(lb_sandbox)
     first = refresh_export(client, pid, writer)
     assert first.mode == "full" and first.summary.data_rows == 3
     copy = local_export(reader)
@@ -58,7 +33,7 @@ def test_remote_export_refresh_reader_cache_and_mismatch(s3_env: MotoS3, lb_sand
     digest = hashlib.sha256(copy.read_bytes()).hexdigest()
     assert digest == first.summary.sha256 == read_state(reader)["summary"]["sha256"]
 
-    lb_sandbox.set_labels(pid, ids[1], [_label("edited")])
+    lb_sandbox.set_labels(pid, ids[1], [empty_label("edited")])
     second = refresh_export(client, pid, writer)  # the remote export is the base of the delta
     assert second.mode == "incremental" and second.summary.data_rows == 3
     fresh = local_export(reader)  # the state changed: the stale cached copy is not used
