@@ -86,13 +86,17 @@ def export_uri(place: ExportPlace) -> str:
     return place.objects.url(EXPORT_FILE) if isinstance(place, RemoteExport) else str(export_path(place))
 
 
+def _read_beside_export(place: ExportPlace, name: str) -> tuple[bytes | None, str]:
+    """The bytes of file ``name`` beside the export (None when absent) and where it is, for messages."""
+    if isinstance(place, RemoteExport):
+        return place.objects.read_bytes(name), place.objects.url(name)
+    path = place / name
+    return _read_file(path), str(path)
+
+
 def read_state(place: ExportPlace) -> dict[str, Any]:
     """The saved state of the current export ({} when there is none or it is unreadable)."""
-    if isinstance(place, RemoteExport):
-        data, where = place.objects.read_bytes(STATE_FILE), place.objects.url(STATE_FILE)
-    else:
-        path = place / STATE_FILE
-        data, where = _read_file(path), str(path)
+    data, where = _read_beside_export(place, STATE_FILE)
     if data is None:
         return {}
     try:
@@ -391,11 +395,7 @@ def snapshot_ontology(client: Any, project_id: str, export_dir: ExportPlace) -> 
 
 def read_ontology_snapshot(export_dir: ExportPlace) -> dict[str, Any] | None:
     """The ontology saved with the current export (None when there is none)."""
-    if isinstance(export_dir, RemoteExport):
-        data, where = export_dir.objects.read_bytes(ONTOLOGY_FILE), export_dir.objects.url(ONTOLOGY_FILE)
-    else:
-        path = export_dir / ONTOLOGY_FILE
-        data, where = _read_file(path), str(path)
+    data, where = _read_beside_export(export_dir, ONTOLOGY_FILE)
     if data is None:
         return None
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lb_assets_tests.infra.helpers import PG_PASSWORD_ENV, REPO, Postgres, Redis, free_port
+from lb_assets_tests.infra.helpers import PG_PASSWORD_ENV, REPO, Postgres, Redis, free_port, stop_process
 
 START_DEADLINE = 180.0  # seconds; generous, polled
 
@@ -122,12 +122,7 @@ def redis_server() -> Iterator[Redis]:
         client.close()
         yield Redis(port=port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
 

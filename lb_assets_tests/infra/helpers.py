@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,3 +89,13 @@ def write_home(path: Path, body: str) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "dagster.yaml").write_text(body)
     return path
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a server process, killing it when it does not end within 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)

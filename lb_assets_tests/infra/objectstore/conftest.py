@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lb_assets_tests.infra.helpers import free_port
+from lb_assets_tests.infra.helpers import free_port, stop_process
 from lb_assets_tests.infra.objectstore.helpers import ACCESS_KEY, REGION, SECRET_KEY, MotoS3
 
 START_DEADLINE = 120.0  # seconds; generous, polled
@@ -46,12 +46,7 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
         server.client().create_bucket(Bucket=server.bucket)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
+        stop_process(proc)
 
 
 @pytest.fixture
