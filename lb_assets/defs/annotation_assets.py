@@ -184,10 +184,12 @@ class _DatasetWriter:
 
     def __init__(self, context: dg.AssetExecutionContext, storage: StorageResource, frames: Any, repair: bool) -> None:
         from lb_assets.store import repair as repairs
+        from lb_assets.store.atomic import read_meta
         from lb_assets.store.datasets import open_or_create
         from lb_assets.store.publish import Stage
 
         self.context, self.frames, self.repair, self.storage = context, frames, repair, storage
+        self.frames_meta = read_meta(frames)  # here, before the writers' threads start (see write_annotations_into)
         self.pid, self.path = context.partition_key, storage.annotations_path(context.partition_key)
         self.target = repairs.rebuild_path(self.path, context.run_id) if repair else self.path
         self.stage = Stage.open(
@@ -207,6 +209,7 @@ class _DatasetWriter:
                 plan,
                 self.target,
                 before_commit=lambda: health.check_free_space(self.target),
+                frames_meta=self.frames_meta,
             )
 
     def publish(self, result: Any, tap: observe.ConversionTap, plan: Any, settings: Any) -> dg.MaterializeResult:

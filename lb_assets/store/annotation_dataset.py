@@ -26,6 +26,8 @@ from lb_assets.store.datasets import open_or_create
 
 logger = logging.getLogger(__name__)
 
+_READ = object()  # write_annotations_into: read the frame dataset's labelbox_meta itself
+
 
 def _align_rows(ann: Any, frames_ds: Any, path: str) -> int:
     """Append the frame dataset's rows the annotation dataset lacks; return how many.
@@ -111,13 +113,17 @@ def write_annotations_into(
     generate_metadata: bool = True,
     commit_message: str | None = None,
     before_commit: Callable[[], None] | None = None,
+    frames_meta: Any = _READ,
 ) -> ApplyResult:
     """Align the open annotation dataset (or a staging branch of it) with ``frames_ds``, write, commit once.
 
-    ``path`` names the dataset in messages; ``before_commit`` runs right before the commit.
+    ``path`` names the dataset in messages; ``before_commit`` runs right before the commit. ``frames_meta``: the
+    frame dataset's ``labelbox_meta`` when the caller read it already (default: read it here). A caller that
+    writes on another thread while a branch of the frame dataset is written reads it first: deeplake 4.7.4's
+    dataset metadata is shared in the process and was seen empty while another thread committed a branch.
     """
     rows = len(frames_ds)
-    meta = read_meta(frames_ds)
+    meta = read_meta(frames_ds) if frames_meta is _READ else frames_meta
     project = (meta or {}).get("project_id", "?")
     with atomic(ann, f"writing the annotation dataset {redact_url(path)}"):
         added = _align_rows(ann, frames_ds, path)
