@@ -14,8 +14,8 @@ import io
 import multiprocessing
 import os
 import shutil
-import sys
 import statistics
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -164,7 +164,7 @@ def ratio_line(name: str, value: float | None, target: float | None = None, op: 
 
 def fmt_row(cells: list[str], widths: list[int]) -> str:
     """Left-align cells into fixed-width columns."""
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths))
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False))
 
 
 def dir_size_mb(path: Path) -> float:

@@ -34,7 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _ours  # noqa: E402
 import media_gen  # noqa: E402
 from _harness import (  # noqa: E402
-    Measurement, Unavailable, cpu_count, ratio_line, record_error, run_isolated, workdir_session,
+    Measurement,
+    Unavailable,
+    cpu_count,
+    ratio_line,
+    record_error,
+    run_isolated,
+    workdir_session,
 )
 
 TARGET_BULK_VS_PER_ROW = 100.0

@@ -35,10 +35,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _ours  # noqa: E402
 import media_gen  # noqa: E402
-from _harness import (  # noqa: E402
-    Measurement, Unavailable, cpu_count, dir_size_mb, median_seconds, workdir_session,
+from _harness import (  # noqa: E402  # noqa: E402
+    Measurement,
+    Unavailable,
+    cpu_count,
+    dir_size_mb,
+    median_seconds,
+    psnr_of_stored,
+    quiet_stdout,
+    ratio_line,
+    record_error,
+    run_isolated,
+    workdir_session,
 )
-from _harness import psnr_of_stored, quiet_stdout, ratio_line, record_error, run_isolated  # noqa: E402
 
 TARGET_JPEG_VS_DECODE = 0.7
 TARGET_JPEG_VS_DEEPLAKE = 10.0
@@ -281,7 +290,7 @@ def bench_scaling(work: Path, res: str, n_videos: int, frames: int, n_images: in
     width, height = media_gen.resolution(res)
     video = media_gen.write_video(work / "media" / f"scale_{res}.mp4", width, height, frames, seed=1)
     specs = media_gen.write_images(work / "media" / "scale_images", 8, seed=1)
-    print(f"\n== memory scaling of our build (N vs 10N data rows; each run in a fresh process) ==")
+    print("\n== memory scaling of our build (N vs 10N data rows; each run in a fresh process) ==")
     cases = {
         "video": lambda n: [_ours.video_row(i, video.path, width, height, frames) for i in range(n)],
         "image": lambda n: _image_rows(specs, n),

@@ -8,6 +8,9 @@ file of a video project, and every variant reads the same HTTP URL:
 
 * ``decode``: PyAV decode of the URL to rgb24 arrays (``frame.to_ndarray(format="rgb24")``), PyAV's default
   decoder threading: the limit, as in ``bench_frames.py``; ``decode_yuv``: the same without RGB conversion.
+* ``floor``: what any JPEG frame build must do per frame and nothing more: the same decode with one decoder
+  thread plus our JPEG encoding of each frame (range expansion + libjpeg-turbo), inline, no writes. Its CPU per
+  frame over ``decode``'s bounds what the CPU target can reach with JPEG frames at today's quality.
 * ``deeplake``: Deep Lake 4.7.4's integration path, run as is (``labelbox_._process_video_data`` =
   ``frames_batch_generator_`` + ``fill_video_data_default_``, batches of 100, ``Image(png)``).
 * ``ours``: ``lb_assets.integrations.create_dataset_from_video_annotation_project`` against the sandbox
@@ -113,6 +116,22 @@ def decode(url: str, rgb: bool = True) -> int:
     return count
 
 
+def floor(url: str) -> int:
+    """The per-frame work any JPEG frame build must do, and nothing else: PyAV decode of ``url`` (one decoder
+    thread, as ours) and our JPEG encoding of each frame (``encode_jpeg_frame``: range expansion + libjpeg-turbo),
+    inline on one thread; no export, no threads, no writes. Returns the frame count."""
+    from lb_assets.media.encode import encode_jpeg_frame
+
+    count = 0
+    with av.open(url) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        for frame in container.decode(stream):
+            encode_jpeg_frame(frame)
+            count += 1
+    return count
+
+
 def deeplake_path(ds_path: str, url: str, name: str, clip: real_media.Clip) -> None:
     """Deep Lake's integration: _process_video_data of the URL into a PNG Image column, batches of 100."""
     import deeplake
@@ -139,7 +158,8 @@ def ours(ds_path: str, project_id: str) -> None:
 
 
 def ours_before(ds_path: str, project_id: str) -> None:
-    """``ours`` with the JPEG path before issue 10: RGB arrays encoded by Deep Lake, ffmpeg's default decoder threads."""
+    """``ours`` with the JPEG path before issue 10: RGB arrays encoded by Deep Lake, ffmpeg's default decoder
+    threads."""
     from lb_assets.store import frames
 
     saved = frames.JPEG_BY_US, dict(frames.DECODER_THREADS)
@@ -205,6 +225,8 @@ def _report(res: str, frames: int, runs: dict[str, list[tuple[float, float]] | s
         ratio_line(f"real/{res} cpu_per_frame ours_before/decode", ratio("ours_before", "decode", cpu), why=why)
     ratio_line(f"real/{res} cpu_per_frame ours/decode", ratio("ours", "decode", cpu), TARGET_CPU, "<=", why=why)
     ratio_line(f"real/{res} cpu_per_frame ours/decode_yuv", ratio("ours", "decode_yuv", cpu), why=why)
+    ratio_line(f"real/{res} cpu_per_frame floor/decode", ratio("floor", "decode", cpu), why=why)
+    ratio_line(f"real/{res} cpu_per_frame ours/floor", ratio("ours", "floor", cpu), why=why)
 
 
 def bench_resolution(work: Path, res: str, clip: real_media.Clip, sandbox: SandboxProcess,
@@ -218,6 +240,7 @@ def bench_resolution(work: Path, res: str, clip: real_media.Clip, sandbox: Sandb
     variants: dict[str, Callable[[], Any]] = {
         "decode": lambda: decode(url),
         "decode_yuv": lambda: decode(url, rgb=False),
+        "floor": lambda: floor(url),
         "ours": lambda: ours(str(paths["ours"]), pid),
         "ours_before": lambda: ours_before(str(paths["ours_before"]), pid),
         "deeplake": lambda: deeplake_path(str(paths["deeplake"]), url, res, clip),
@@ -228,7 +251,8 @@ def bench_resolution(work: Path, res: str, clip: real_media.Clip, sandbox: Sandb
     runs = _round_robin({k: v for k, v in variants.items() if k in counts}, counts, paths)
     _report(res, clip.frames, runs)
     if isinstance(runs.get("ours"), list) and runs["ours"]:
-        print(f"ours quality: PSNR {psnr_of_stored(str(paths['ours']), clip.path, samples=12):.2f} dB vs decoded frames")
+        psnr = psnr_of_stored(str(paths["ours"]), clip.path, samples=12)
+        print(f"ours quality: PSNR {psnr:.2f} dB vs decoded frames")
 
 
 def main(argv: list[str] | None = None) -> None:

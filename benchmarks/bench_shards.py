@@ -17,7 +17,9 @@ Sections (one run prints both):
    index, stored frame bytes) and ``labelbox_meta``.
 2. ``memory``: ``build_frame_dataset`` of N and 10N videos, ``commit_every=25`` (the asset's default) vs
    ``None`` (one commit at the end), each in a fresh process: peak RSS above the process's RSS before the call
-   (VmHWM reset; median of ``--mem-repeats``), and the RSS after each video, to see where memory grows.
+   (VmHWM reset; median of ``--mem-repeats``), and the RSS after each video, to see where memory grows. Then
+   *Deep Lake alone* doing the same writes (frames encoded before the baseline; same columns, appends and
+   commits, no decoding): how much of the growth is Deep Lake's own.
 
 Usage: ``python benchmarks/bench_shards.py [--videos 20] [--frames 150] [--repeats 2] [--mem-n 4] [--quick]``.
 """
@@ -43,7 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _ours  # noqa: E402
 import media_gen  # noqa: E402
 from _harness import (  # noqa: E402
-    Unavailable, cpu_count, ratio_line, read_status_kb, record_error, run_isolated, workdir_session,
+    Unavailable,
+    cpu_count,
+    ratio_line,
+    read_status_kb,
+    record_error,
+    run_isolated,
+    workdir_session,
 )
 
 TARGET_SPEEDUP = 1.7
@@ -328,48 +336,106 @@ def _prepare_imports(**kwargs: Any) -> dict[str, Any]:
     return kwargs
 
 
+def _prepare_encoded(**kwargs: Any) -> dict[str, Any]:
+    """Untimed: the imports, and every frame of each distinct clip encoded as the build encodes it."""
+    import av
+
+    from lb_assets.media.encode import encode_jpeg_frame
+
+    _prepare_imports()
+    encoded = []
+    for path in kwargs.pop("clip_paths"):
+        with av.open(path) as container:
+            encoded.append([encode_jpeg_frame(frame) for frame in container.decode(video=0)])
+    return kwargs | {"encoded": encoded}
+
+
+def mem_deeplake_alone(ds_path: str, count: int, encoded: list[list[bytes]], commit_every: int) -> dict[str, Any]:
+    """Deep Lake alone doing the build's writes for ``count`` videos, frames encoded beforehand (no decoding, no
+    threads of ours): the same columns, appends of 100 frames, a commit after ``commit_every`` videos or sooner
+    after the video that brings the frames since the last commit to ``COMMIT_FRAMES``, then ``malloc_trim``."""
+    import numpy as np
+
+    from lb_assets.store.frames import COMMIT_FRAMES, _release_freed_memory, ensure_frame_columns
+
+    ds = _ours.open_dataset(ds_path)
+    ensure_frame_columns(ds, "video", "jpeg")
+    rss: list[float] = []
+    frames_since = videos_since = 0
+    for video in range(count):
+        frames = encoded[video % len(encoded)]
+        for start in range(0, len(frames), 100):
+            batch = frames[start : start + 100]
+            n = len(batch)
+            ds.append({"frames": batch, "frame_idx": np.arange(start, start + n, dtype=np.int32),
+                       "video_idx": np.full(n, video, dtype=np.int32),
+                       "row_key": [f"dr-{video}:{f}" for f in range(start + 1, start + n + 1)]})
+            frames_since += n
+        videos_since += 1
+        if videos_since >= commit_every or frames_since >= COMMIT_FRAMES or video == count - 1:
+            ds.commit(f"{video + 1} videos")
+            _release_freed_memory()
+            frames_since = videos_since = 0
+        rss.append(read_status_kb("VmRSS") / 1024.0)
+    return {"rows": len(ds), "rss_after_video": rss, "hwm_mb": read_status_kb("VmHWM") / 1024.0}
+
+
+def _measure_peaks(label: str, n: int, repeats: int, path: Path, run: Any) -> tuple[list[float], str]:
+    """Peak RSS of ``run(count)`` (one fresh process each) for N and 10N videos, median of ``repeats``, printed
+    with the RSS trace; returns the two peaks (fewer on failure) and why one failed."""
+    peaks: list[float] = []
+    for count in (n, 10 * n):
+        name = f"{label}, {count} videos"
+        measured = []
+        for _ in range(max(1, repeats)):
+            try:
+                measured.append(run(count))
+            except (Unavailable, Exception) as exc:  # noqa: BLE001 - reported, the run goes on
+                return peaks, str(exc) if isinstance(exc, Unavailable) else record_error(name, exc)
+            finally:
+                shutil.rmtree(path, ignore_errors=True)
+        measured.sort(key=lambda x: x.peak_mb or 0.0)
+        m = measured[len(measured) // 2]
+        peaks.append(m.peak_mb or 0.0)
+        if len(measured) > 1:
+            name += f" (median of {', '.join(f'{x.peak_mb:.0f}' for x in measured)})"
+        rss = m.extra["rss_after_video"]
+        picks = sorted({min(len(rss), k) for k in (1, n, 10, 24, 25, 26, 30, 40, len(rss)) if k <= len(rss)})
+        trace = ", ".join(f"{k}: {rss[k - 1]:.0f}" for k in picks)
+        print(f"{name:32s}\n{'':4s}peak {m.peak_mb:6.1f} MB above baseline (VmHWM {m.extra['hwm_mb']:.0f} MB), "
+              f"{m.seconds:5.1f} s; RSS MB after video {trace}")
+    return peaks, ""
+
+
 def bench_memory(work: Path, n: int, frames: int, res: str, distinct: int, quick: bool = False,
                  repeats: int = 1) -> None:
-    """Section 2: peak RSS of N vs 10N videos, commit_every=25 vs None (fresh process each; median of repeats)."""
+    """Section 2: peak RSS of N vs 10N videos: our build with commit_every=25 and None, and Deep Lake alone doing
+    the same writes (fresh process each; median of repeats)."""
     from lb_assets.store import frames as frames_mod
 
     clips = _clips(work, res, frames, distinct)
     window = getattr(frames_mod, "COMMIT_FRAMES", None)
+    media = str(work / "media")
     print(f"\n== memory: {n} vs {10 * n} videos x {frames} frames ({res}); fresh process each; commit window "
           f"{window} frames; load {_load()} ==")
+    suffix = " (quick: no target)" if quick else ""
     for commit_every in (COMMIT_EVERY, None):
-        peaks: list[float] = []
-        why = ""
-        for count in (n, 10 * n):
-            label = f"commit_every={commit_every}, {count} videos"
-            path = work / f"ds_mem_{commit_every}_{count}"
-            measured = []
-            for _ in range(max(1, repeats)):
-                try:
-                    measured.append(run_isolated(
-                        mem_build, _prepare=_prepare_imports, ds_path=str(path), rows=_video_rows(clips, count),
-                        root=str(work / "media"), commit_every=commit_every))
-                except (Unavailable, Exception) as exc:  # noqa: BLE001 - reported, the run goes on
-                    why = str(exc) if isinstance(exc, Unavailable) else record_error(label, exc)
-                    break
-                finally:
-                    shutil.rmtree(path, ignore_errors=True)
-            if len(measured) < max(1, repeats):
-                continue
-            measured.sort(key=lambda x: x.peak_mb or 0.0)
-            m = measured[len(measured) // 2]
-            peaks.append(m.peak_mb or 0.0)
-            if len(measured) > 1:
-                label += f" (median of {', '.join(f'{x.peak_mb:.0f}' for x in measured)})"
-            rss = m.extra["rss_after_video"]
-            picks = sorted({min(len(rss), k) for k in (1, n, 10, 24, 25, 26, 30, 40, len(rss)) if k <= len(rss)})
-            trace = ", ".join(f"{k}: {rss[k - 1]:.0f}" for k in picks)
-            print(f"{label:32s}\n{'':4s}peak {m.peak_mb:6.1f} MB above baseline (VmHWM {m.extra['hwm_mb']:.0f} MB), "
-                  f"{m.seconds:5.1f} s; RSS MB after video {trace}")
+        path = work / f"ds_mem_{commit_every}"
+        def build(count: int, path: Path = path, commit_every: int | None = commit_every) -> Any:
+            return run_isolated(mem_build, _prepare=_prepare_imports, ds_path=str(path),
+                                rows=_video_rows(clips, count), root=media, commit_every=commit_every)
+
+        peaks, why = _measure_peaks(f"commit_every={commit_every}", n, repeats, path, build)
         value = peaks[1] / max(peaks[0], 1.0) if len(peaks) == 2 else None
         target = TARGET_MEMORY if commit_every is not None and not quick else None
-        suffix = " (quick: no target)" if quick else ""
         ratio_line(f"shards memory peak 10N/N commit_every={commit_every}{suffix}", value, target, "<=", why=why)
+    path = work / "ds_mem_deeplake"
+    peaks, why = _measure_peaks(f"Deep Lake alone, commit_every={COMMIT_EVERY}", n, repeats, path,
+                                lambda count: run_isolated(
+                                    mem_deeplake_alone, _prepare=_prepare_encoded, ds_path=str(path), count=count,
+                                    clip_paths=[str(c.path) for c in clips], commit_every=COMMIT_EVERY))
+    value = peaks[1] / max(peaks[0], 1.0) if len(peaks) == 2 else None
+    ratio_line(f"shards memory peak 10N/N deeplake_alone commit_every={COMMIT_EVERY}", value, why=why)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,7 +48,7 @@ from lb_assets.store.annotations import ApplyResult, apply_annotations
 from lb_assets.store.atomic import META_KEY, atomic, commit, read_meta
 from lb_assets.store.branches import branch_names, current_branch, sync_branch
 from lb_assets.store.datasets import open_or_create
-from lb_assets.store.frames import build_frame_dataset, data_row_of_key, read_row_keys, source_of
+from lb_assets.store.frames import build_frame_dataset, present_data_rows, source_of
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def _frame_bars(bars: Bars, ds: Any, infos: list[DataRowInfo], media_type: str) 
     """Bars for the frame build (None when off); totals count the data rows not in ``ds`` yet."""
     if not bars.enabled or not infos:
         return None
-    present = {data_row_of_key(k) for k in read_row_keys(ds)} if len(ds) else set()
+    present = present_data_rows(ds)
     return FrameBuildBars(bars, media_type, [i for i in infos if i.data_row_id not in present])
 
 

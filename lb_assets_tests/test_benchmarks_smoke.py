@@ -36,7 +36,8 @@ def ratio_lines(output: str) -> list[str]:
                              "images peak_mem", "scaling video peak_mem 10N/N", "scaling image peak_mem 10N/N"]),
         ("bench_annotations.py", ["ours vs per-row", "scaling annotations peak_mem 10N/N"]),
         ("bench_shards.py", ["shards speedup 1/2 shards (pinned", "shards speedup 1/2 shards (unpinned)",
-                             "shards memory peak 10N/N commit_every=25", "shards memory peak 10N/N commit_every=None"]),
+                             "shards memory peak 10N/N commit_every=25", "shards memory peak 10N/N commit_every=None",
+                             "shards memory peak 10N/N deeplake_alone"]),
     ],
 )
 def test_quick_mode_prints_ratio_lines(script: str, expected: list[str], tmp_path: Path) -> None:

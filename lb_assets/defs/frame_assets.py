@@ -28,7 +28,6 @@ from lb_assets.defs.asset_support import (
     dataset_metadata,
     one_writer,
     require_export,
-    row_keys,
     secrets_of,
     settings_metadata,
     speed_metadata,
@@ -188,6 +187,7 @@ def _merge_check_publish(
 ) -> tuple[dg.AssetCheckResult, str, Any]:
     """The shards merged in order into the run's stage, the blocking check on it, and the publish if it passed."""
     from lb_assets.store.datasets import open_or_create
+    from lb_assets.store.frames import iter_row_keys
     from lb_assets.store.publish import Stage
     from lb_assets.store.shards import merge_shards
 
@@ -199,7 +199,7 @@ def _merge_check_publish(
         merge_shards(stage.ds, plan.build)
     check, commit = stage.publish(
         f"lb_assets: publish frames of project {context.partition_key} (run {context.run_id})",
-        check=lambda staged: checks.check_frame_counts(row_keys(staged), infos),
+        check=lambda staged: checks.check_frame_counts(iter_row_keys(staged), infos),
         audits=(lambda staged: verify_new_media(staged, stage),),
     )
     return check, commit, stage

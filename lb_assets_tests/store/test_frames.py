@@ -9,7 +9,7 @@ import pytest
 
 from lb_assets.errors import FrameCountMismatchError, IncompatibleDatasetsError, MediaError
 from lb_assets.store.datasets import open_or_create
-from lb_assets.store.frames import build_frame_dataset, read_row_keys
+from lb_assets.store.frames import build_frame_dataset, iter_row_keys, present_data_rows, read_row_keys
 from lb_assets_tests.store import helpers as h
 
 
@@ -36,6 +36,18 @@ def test_video_frames_keys_indices_and_metadata(tmp_path: Path, mem_url) -> None
     assert result.commit_id == ds.version
     assert "8 frames of 2 video(s)" in ds.history[ds.version].message
     assert any(e["event"] == "video_done" for e in events) and events[-1]["event"] == "build_done"
+
+
+def test_row_keys_read_in_slices_equal_one_read(tmp_path: Path, mem_url) -> None:
+    """Slices that do not divide the row count, one row, or more than the rows: the same keys in order."""
+    ds = open_or_create(mem_url("frames"))
+    build_frame_dataset(ds, _videos(tmp_path), h.fetcher(tmp_path))
+    whole = [str(k) for k in ds["row_key"][0 : len(ds)]]
+    assert len(whole) == 8
+    for slice_rows in (1, 3, 8, 1000):
+        assert list(iter_row_keys(ds, slice_rows)) == whole
+    assert present_data_rows(ds) == {"dr-a", "dr-b"}
+    assert list(iter_row_keys(open_or_create(mem_url("empty")))) == [] and present_data_rows(ds[0:0]) == set()
 
 
 def test_refresh_appends_only_new_data_rows(tmp_path: Path, mem_url) -> None:
@@ -225,3 +237,18 @@ def test_video_without_frame_count_is_refused_whatever_the_policy(tmp_path: Path
     with pytest.raises(ExportRowError, match="dr-x.*frame_count"):
         build_frame_dataset(ds, [unknown], h.fetcher(tmp_path), frame_count_policy=policy)
     assert len(ds) == 0
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "per_task"), [(640, 360, 16), (1280, 720, 4), (1920, 1080, 4), (64, 48, 16)]
+)
+def test_encoder_tasks_take_more_frames_when_frames_are_small(width: int, height: int, per_task: int) -> None:
+    """Frames below 720p go to the encoders several per task (up to 16), 720p and larger 4 per task; order kept."""
+    import av
+
+    from lb_assets.store.frames import _chunks
+
+    frames = [av.VideoFrame(width, height, "yuv420p") for _ in range(per_task * 2 + 1)]
+    chunks = list(_chunks(iter(frames)))
+    assert [len(c) for c in chunks] == [per_task, per_task, 1]
+    assert [f for c in chunks for f in c] == frames
