@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _ours  # noqa: E402
 import media_gen  # noqa: E402
-from _harness import (  # noqa: E402  # noqa: E402
+from _harness import (  # noqa: E402
     Measurement,
     Unavailable,
     cpu_count,
