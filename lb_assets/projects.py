@@ -21,10 +21,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, get_args
 
 import yaml
 
+from lb_assets import choices
 from lb_assets.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -32,11 +33,11 @@ logger = logging.getLogger(__name__)
 PROJECTS_FILE_ENV = "LB_ASSETS_PROJECTS_FILE"
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "media_type": ("video", "image"),
-    "trigger": ("complete", "progress"),
-    "label_policy": ("latest", "first", "merge"),
-    "frame_storage": ("jpeg", "png"),
-    "frame_count_policy": ("fail", "pad", "truncate"),
+    "media_type": get_args(choices.MediaType),
+    "trigger": get_args(choices.Trigger),
+    "label_policy": get_args(choices.LabelPolicy),
+    "frame_storage": get_args(choices.FrameStorage),
+    "frame_count_policy": get_args(choices.FrameCountPolicy),
 }
 
 
@@ -51,7 +52,7 @@ class ProjectSettings:
     label_policy: str = "latest"
     group_mapping: dict[str, str] = field(default_factory=dict)
     frame_storage: str = "jpeg"
-    frame_count_policy: Literal["fail", "pad", "truncate"] = "fail"
+    frame_count_policy: choices.FrameCountPolicy = "fail"
     allowed_roots: tuple[str, ...] = ()
     strict: bool = False
 
@@ -129,9 +130,9 @@ def _parse_entry(project_id: str, raw: Any, path: Path) -> ProjectSettings:
 
 
 def _validate(settings: ProjectSettings, where: str) -> None:
-    for name, choices in _CHOICES.items():
+    for name, allowed in _CHOICES.items():
         value = getattr(settings, name)
-        if value is not None and value not in choices:
+        if value is not None and value not in allowed:
             raise ConfigError(
-                f"{where}: project {settings.project_id} setting {name}={value!r} is not one of {list(choices)}"
+                f"{where}: project {settings.project_id} setting {name}={value!r} is not one of {list(allowed)}"
             )

@@ -65,3 +65,16 @@ def test_run_config_overrides_only_given_fields() -> None:
     assert (ann.label_policy, ann.strict, ann.media_type) == ("merge", True, "video")
     with pytest.raises(ValueError, match="Input should be 'latest', 'first' or 'merge'"):  # refused with the config
         AnnotationsConfig(label_policy="best")
+
+
+@pytest.mark.parametrize(
+    "name", ["MediaType", "FrameStorage", "FrameCountPolicy", "LabelPolicy", "UploadStrategy", "UploadMediaType"]
+)
+def test_launchpad_enums_offer_exactly_the_core_choices(name: str) -> None:
+    """The run-config enums (Dagster needs classes) list the values of `lb_assets.choices`, in order."""
+    from typing import get_args
+
+    from lb_assets import choices
+    from lb_assets.defs import config
+
+    assert tuple(e.value for e in getattr(config, name)) == get_args(getattr(choices, name))

@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal, get_args
+from typing import get_args
 
+from lb_assets.choices import LabelPolicy
 from lb_assets.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-LabelPolicy = Literal["latest", "first", "merge"]
 LABEL_POLICIES: tuple[str, ...] = get_args(LabelPolicy)
 _TIME_KEYS = ("updated_at", "content_last_updated_at", "created_at")
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from lb_assets.choices import MediaType
 from lb_assets.errors import ExportRowError
 
 logger = logging.getLogger(__name__)
 
-MediaType = Literal["video", "image"]
 _MEDIA_TYPES: dict[str, MediaType] = {"video": "video", "image": "image"}
 _LABEL_KIND_MEDIA: dict[str, MediaType] = {"video": "video", "default": "image", "image": "image"}
 

@@ -14,7 +14,8 @@ from pydantic import Field
 from lb_assets.projects import ProjectSettings
 
 
-# Closed choices as enums (Dagster's config types for a fixed set): the launchpad offers and validates them.
+# The closed choices of `lb_assets.choices` as enums (Dagster's config types for a fixed set): the launchpad offers
+# and validates them. Dagster and the type checker need classes; a test keeps their values equal to the choices.
 class MediaType(str, Enum):
     """video | image"""
 

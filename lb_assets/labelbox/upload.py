@@ -22,16 +22,17 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+from lb_assets.choices import UploadMediaType, UploadStrategy
 from lb_assets.errors import ConfigError, LabelboxOperationError
 from lb_assets.labelbox.client import labelbox_errors
 from lb_assets.redact import redact_url
 
 logger = logging.getLogger(__name__)
 
-UPLOAD_STRATEGIES = ("fail", "skip", "all")
-MEDIA_TYPES = ("VIDEO", "IMAGE")
+UPLOAD_STRATEGIES: tuple[str, ...] = get_args(UploadStrategy)
+MEDIA_TYPES: tuple[str, ...] = get_args(UploadMediaType)
 DEFAULT_UPLOAD_TIMEOUT = 1800.0
 ERRORS_SHOWN = 5
 

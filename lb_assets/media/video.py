@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Literal, get_args
+from typing import IO, get_args
 
 import av
 import numpy as np
@@ -42,12 +42,12 @@ import requests
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
+from lb_assets.choices import FrameCountPolicy
 from lb_assets.errors import FrameCountMismatchError, MediaError, PermanentMediaError
 from lb_assets.media.fetch import check_no_nul, download_to, ffmpeg_options, safe_cause, shown_source
 
 logger = logging.getLogger(__name__)
 
-FrameCountPolicy = Literal["fail", "pad", "truncate"]
 VideoSource = str | os.PathLike[str] | IO[bytes]
 
 
