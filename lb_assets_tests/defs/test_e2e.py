@@ -5,12 +5,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+
+from lb_assets_tests.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SEL = {"repositoryLocationName": "lb_assets", "repositoryName": "__repository__"}
@@ -51,15 +52,17 @@ def dagster_dev(demo_env, tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
+        def log_tail() -> str:
+            return (tmp_path / "dagster_dev.log").read_text()[-3000:]
+
+        def serving() -> bool:
+            assert proc.poll() is None, log_tail()
             try:
-                if requests.get(f"{url}/server_info", timeout=2).ok:
-                    break
+                return requests.get(f"{url}/server_info", timeout=2).ok
             except requests.ConnectionError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "dagster_dev.log").read_text()[-3000:]
-            time.sleep(0.5)
+                return False
+
+        wait_for(serving, 60, "dagster dev to serve", details=log_tail)
         yield f"{url}/graphql"
     finally:
         os.killpg(proc.pid, signal.SIGINT)
@@ -77,16 +80,6 @@ def _gql(url: str, query: str, **variables) -> dict:
     body = response.json()
     assert "errors" not in body, body["errors"]
     return body["data"]
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.e2e
@@ -111,9 +104,9 @@ def test_ui_graph_materialization_and_sensor(demo_env, dagster_dev: str) -> None
     launched = _gql(url, LAUNCH, p=params)["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
-    status = _wait(
+    status = wait_for(
         lambda: (s := _gql(url, RUN, id=run_id)["runOrError"]["status"]) in {"SUCCESS", "FAILURE", "CANCELED"} and s,
-        600, "the run to finish")  # a generous deadline: a busy 2-core machine is slow, a fast one waits nothing
+        600, "the run to finish", interval=1)  # generous: a busy 2-core machine is slow, a fast one waits nothing
     assert status == "SUCCESS"
     mat = _gql(url, MATERIALIZATION, key={"path": ["annotated_branch"]})["assetOrError"]["assetMaterializations"][0]
     assert mat["partition"] == pid
@@ -121,6 +114,7 @@ def test_ui_graph_materialization_and_sensor(demo_env, dagster_dev: str) -> None
     assert {"deeplake/commit_id", "deeplake/branch", "deeplake/preview", "deeplake/sample_rows"} <= labels
 
     sensor = {**SEL, "sensorName": "labeling_completion_sensor"}
-    ticks = _wait(lambda: _gql(url, SENSOR, s=sensor)["sensorOrError"]["sensorState"]["ticks"], 30, "a sensor tick")
+    ticks = wait_for(lambda: _gql(url, SENSOR, s=sensor)["sensorOrError"]["sensorState"]["ticks"], 30, "a sensor tick",
+                     interval=1)
     assert _gql(url, SENSOR, s=sensor)["sensorOrError"]["sensorState"]["status"] == "RUNNING"
     assert any(t["cursor"] for t in ticks)

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +18,7 @@ from lb_assets.defs.partitions import ensure_partitions
 from lb_assets.defs.resources import StorageResource
 from lb_assets.store import lease
 from lb_assets_tests.defs.helpers import checks, materializations
+from lb_assets_tests.polling import wait_for
 
 DEADLINE = 600.0  # generous: subprocesses import Dagster and Deep Lake on a busy 2-core machine
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -85,11 +85,11 @@ def test_two_runs_at_once_write_each_row_once(demo_env, tmp_path: Path) -> None:
         logs = [tmp_path / f"frames-{i}.log" for i in range(2)]
         with lease.hold(storage.lease_dir(pid), "frames@main", owner="the-test"):
             procs = [_start("frame_dataset", pid, home, log) for log in logs]
-            deadline = time.monotonic() + DEADLINE
-            while _waiting_runs(instance, "frames@main") < 2:
-                assert time.monotonic() < deadline, "the two runs never waited for the lease"
+            def both_waiting() -> bool:
                 assert all(p.poll() is None for p in procs), [log.read_text()[-2000:] for log in logs]
-                time.sleep(1.0)
+                return _waiting_runs(instance, "frames@main") >= 2
+
+            wait_for(both_waiting, DEADLINE, "the two runs to wait for the lease", interval=1.0)
         _wait_all(procs, logs)
 
     frames = deeplake.open_read_only(storage.frames_path(pid))

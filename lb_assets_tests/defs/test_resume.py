@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +16,7 @@ from lb_assets.defs.exports import export_path
 from lb_assets.defs.partitions import ensure_partitions
 from lb_assets.defs.resources import StorageResource
 from lb_assets_tests.defs.helpers import dataset_rows, materializations
+from lb_assets_tests.polling import wait_for
 
 DEADLINE = 600.0  # generous: the subprocess imports Dagster and Deep Lake on a busy 2-core machine
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -53,11 +53,11 @@ def _kill_midway(pid: str, home: Path, frames_path: str, log: Path, sandbox) -> 
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + DEADLINE
-        while _committed_stage_rows(frames_path) == 0:
+        def committed() -> bool:
             assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the build never committed a first video"
-            time.sleep(0.2)
+            return _committed_stage_rows(frames_path) > 0
+
+        wait_for(committed, DEADLINE, "the build to commit a first video", interval=0.2)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(DEADLINE)

@@ -24,6 +24,7 @@ from lb_assets.defs.run_monitor import (
     stalled_runs,
     worker_alive,
 )
+from lb_assets_tests.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = frozenset(key for spec in ALL_ASSETS for key in spec.keys)
@@ -132,11 +133,13 @@ def test_sensor_reads_the_stalled_time_from_the_environment(
     monkeypatch.setenv(STALLED_ENV, "3600")
     assert "no stalled run" in sensor(dg.build_sensor_context(instance=instance)).skip_message
     monkeypatch.setenv(STALLED_ENV, "1")
-    deadline = time.monotonic() + 30
-    while instance.get_run_by_id("dead").status != dg.DagsterRunStatus.FAILURE:
-        assert time.monotonic() < deadline, "the dead run was not reported failed"
+    def reported_failed() -> bool:
+        if instance.get_run_by_id("dead").status == dg.DagsterRunStatus.FAILURE:
+            return True
         sensor(dg.build_sensor_context(instance=instance))
-        time.sleep(0.5)
+        return False
+
+    wait_for(reported_failed, 30, "the dead run to be reported failed")
 
 
 # ------------------------------------------------------------------ end to end: the real daemon, a killed worker
@@ -172,14 +175,19 @@ class Deployment:
 
         proc = self._start("code_server", "dagster", "api", "grpc", "-m", "lb_assets.definitions",
                            "-h", "localhost", "-p", str(self.port), "--location-name", "lb_assets")
-        client, deadline = DagsterGrpcClient(port=self.port, host="localhost"), time.monotonic() + 120
-        while True:  # the daemon loads the workspace at start (then each 60 s): start it after the server
+        client = DagsterGrpcClient(port=self.port, host="localhost")
+
+        def serving() -> bool:
             try:
                 client.ping("ready")
-                return proc
+                return True
             except Exception:  # noqa: BLE001 - not serving yet
-                assert proc.poll() is None and time.monotonic() < deadline, self.logs()
-                time.sleep(0.5)
+                assert proc.poll() is None, self.logs()
+                return False
+
+        # the daemon loads the workspace at start (then each 60 s): start it after the server
+        wait_for(serving, 120, "the code server to serve", details=self.logs)
+        return proc
 
     def _start(self, name: str, exe: str, *args: str) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - the process owns it
@@ -219,13 +227,7 @@ def deployment(demo_env, tmp_path: Path) -> Iterator[Deployment]:
 
 
 def _poll(predicate, timeout: float, what: str, dep: Deployment):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{dep.logs()}")
+    return wait_for(predicate, timeout, what, details=dep.logs)
 
 
 def _sensor_runs(instance: dg.DagsterInstance, pid: str) -> list[dg.DagsterRun]:

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from lb_assets_tests.infra.helpers import PG_PASSWORD_ENV, REPO, Postgres, Redis, free_port, stop_process
+from lb_assets_tests.polling import wait_for
 
 START_DEADLINE = 180.0  # seconds; generous, polled
 
@@ -109,16 +109,14 @@ def redis_server() -> Iterator[Redis]:
     )
     try:
         client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
-        deadline = time.monotonic() + START_DEADLINE
-        while True:
+        def answers() -> bool:
             try:
-                if client.ping():
-                    break
+                return bool(client.ping())
             except redis.ConnectionError:
-                pass
-            assert proc.poll() is None, (workdir / "redis.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "redis-server did not answer PING"
-            time.sleep(0.1)
+                assert proc.poll() is None, (workdir / "redis.log").read_text()[-3000:]
+                return False
+
+        wait_for(answers, START_DEADLINE, "redis-server to answer PING", interval=0.1)
         client.close()
         yield Redis(port=port)
     finally:

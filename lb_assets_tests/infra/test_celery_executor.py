@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from lb_assets.defs.partitions import ensure_partitions
 from lb_assets.defs.resources import StorageResource
 from lb_assets_tests.infra import celery_defs
 from lb_assets_tests.infra.helpers import REPO, Postgres, Redis, write_home
+from lb_assets_tests.polling import wait_for
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 
@@ -98,16 +98,18 @@ def celery_setup(infra_demo, postgres_server: Postgres, pg_database: str, redis_
     workers = [_start_worker(n, tmp_path / "workers", config, env) for n in ("worker-a", "worker-b")]
     app = Celery("lb_assets_test", broker=redis_server.url(0), backend=redis_server.url(1))
     try:
-        deadline = time.monotonic() + DEADLINE
         names: dict[str, str] = {}
-        while len(names) < 2:
+
+        def both_answer() -> bool:
             for w in workers:
                 assert w.proc.poll() is None, f"{w.name} exited:\n{w.log.read_text()[-4000:]}"
-            assert time.monotonic() < deadline, "workers did not answer ping:\n" + "\n".join(
-                w.log.read_text()[-2000:] for w in workers)
             for reply in app.control.ping(timeout=1.0) or []:
                 for full in reply:
                     names[full.split("@", 1)[0]] = full
+            return len(names) >= 2
+
+        wait_for(both_answer, DEADLINE, "both workers to answer ping", interval=0,
+                 details=lambda: "\n".join(w.log.read_text()[-2000:] for w in workers))
         for w in workers:
             w.name = names[w.name]
         # B waits; A takes the first task
@@ -142,12 +144,14 @@ def test_project_graph_on_celery_workers(infra_demo, celery_setup, postgres_serv
     thread.start()
 
     # once the first step has started (on A), A stops consuming and B starts: the other steps go to B
-    deadline = time.monotonic() + DEADLINE
-    while not postgres_server.query(pg_database, "SELECT 1 FROM event_logs WHERE dagster_event_type = 'STEP_START'"):
+    def step_started() -> bool:
         assert thread.is_alive() or outcome, "run ended before any step started"
         assert not outcome.get("error"), outcome
-        assert time.monotonic() < deadline, worker_a.log.read_text()[-4000:]
-        time.sleep(0.05)
+        started = "SELECT 1 FROM event_logs WHERE dagster_event_type = 'STEP_START'"
+        return bool(postgres_server.query(pg_database, started))
+
+    wait_for(step_started, DEADLINE, "the first step to start", interval=0.05,
+             details=lambda: worker_a.log.read_text()[-4000:])
     assert app.control.cancel_consumer(QUEUE, destination=[worker_a.name], reply=True, timeout=30)
     assert app.control.add_consumer(QUEUE, destination=[worker_b.name], reply=True, timeout=30)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,19 +16,20 @@ import pytest
 
 from lb_assets_tests.infra.helpers import free_port, stop_process
 from lb_assets_tests.infra.objectstore.helpers import ACCESS_KEY, REGION, SECRET_KEY, MotoS3
+from lb_assets_tests.polling import wait_for
 
 START_DEADLINE = 120.0  # seconds; generous, polled
 def _wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_DEADLINE
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"moto_server exited with {proc.returncode}: {log.read_text()[-2000:]}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
-            return
+            return True
         except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"moto_server did not listen on port {port} within {START_DEADLINE:.0f} s")
+            return False
+
+    wait_for(listening, START_DEADLINE, f"moto_server to listen on port {port}", interval=0.2)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from lb_assets.store import lease
 from lb_assets.store.objects import S3Creds, S3Objects
 from lb_assets_tests.infra.helpers import free_port
 from lb_assets_tests.infra.objectstore.helpers import SECRET_KEY, MotoS3
+from lb_assets_tests.polling import wait_for
 
 pytestmark = pytest.mark.infra
 
@@ -24,13 +25,6 @@ DEADLINE = 60.0  # seconds; generous, polled
 
 def _location(s3: MotoS3) -> S3Objects:
     return S3Objects.at(f"s3://{s3.bucket}/{s3.new_prefix()}/project-1/_leases")
-
-
-def _poll(condition, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_second_writer_waits_then_fails_naming_the_holder_while_renewals_keep_it(s3_env: MotoS3) -> None:
@@ -79,7 +73,8 @@ def test_killed_holder_lease_expires_and_one_taker_wins(s3_env: MotoS3) -> None:
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(DEADLINE)
-    _poll(lambda: lease.current_holder(where, "annotations@main") is None, "the killed holder's lease to expire")
+    wait_for(lambda: lease.current_holder(where, "annotations@main") is None, DEADLINE,
+             "the killed holder's lease to expire", interval=0.1)
 
     winners: list[str] = []
     losers: list[LeaseHeldError] = []
