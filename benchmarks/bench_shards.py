@@ -142,7 +142,7 @@ def sharded_build(ds_path: str, rows: list[dict[str, Any]], root: str, shards: i
     """Plan, branch, build the shards in parallel processes, merge and publish; the times of each phase."""
     from lb_assets.defs.checks import check_frame_counts
     from lb_assets.store.datasets import open_or_create
-    from lb_assets.store.frames import read_row_keys
+    from lb_assets.store.row_keys import read_row_keys
     from lb_assets.store.publish import Stage
     from lb_assets.store.shards import create_shard_branches, merge_shards, plan_shards
     from lb_assets.store.verify import verify_media

@@ -48,7 +48,8 @@ from lb_assets.store.annotations import ApplyResult, apply_annotations
 from lb_assets.store.atomic import META_KEY, atomic, commit, read_meta
 from lb_assets.store.branches import branch_names, current_branch, sync_branch
 from lb_assets.store.datasets import open_or_create
-from lb_assets.store.frames import build_frame_dataset, present_data_rows, source_of
+from lb_assets.store.frames import build_frame_dataset, source_of
+from lb_assets.store.row_keys import present_data_rows
 
 logger = logging.getLogger(__name__)
 

@@ -125,7 +125,8 @@ def test_d5_short_video_padded_does_not_shift_the_next_videos_labels(tmp_path, m
     """D5: a 2-frame shortfall moved the seed's video-2 frame-1 box by 2 rows; ours stays on ``dr-b:1``."""
     from lb_assets.store.annotations import apply_annotations
     from lb_assets.store.datasets import open_or_create
-    from lb_assets.store.frames import build_frame_dataset, read_row_keys
+    from lb_assets.store.frames import build_frame_dataset
+    from lb_assets.store.row_keys import read_row_keys
     from lb_assets_tests.store import helpers as h
 
     infos = [h.info("dr-a", h.write_video(tmp_path / "a.mp4", 4), frame_count=6),  # decodes 4 of 6 frames

@@ -96,8 +96,8 @@ def speed_metadata(rows: int, seconds: float, size_before: int, path: str) -> di
 
 
 def row_keys(ds: Any) -> list[str]:
-    """Every row key of a dataset, in row order (`lb_assets.store.frames.read_row_keys`)."""
-    from lb_assets.store.frames import read_row_keys
+    """Every row key of a dataset, in row order (`lb_assets.store.row_keys.read_row_keys`)."""
+    from lb_assets.store.row_keys import read_row_keys
 
     return read_row_keys(ds)
 

@@ -187,8 +187,8 @@ def _merge_check_publish(
 ) -> tuple[dg.AssetCheckResult, str, Any]:
     """The shards merged in order into the run's stage, the blocking check on it, and the publish if it passed."""
     from lb_assets.store.datasets import open_or_create
-    from lb_assets.store.frames import iter_row_keys
     from lb_assets.store.publish import Stage
+    from lb_assets.store.row_keys import iter_row_keys
     from lb_assets.store.shards import merge_shards
 
     stage = Stage.open(

@@ -20,9 +20,10 @@ from lb_assets.convert.ontology import OntologyPlan
 from lb_assets.errors import IncompatibleDatasetsError
 from lb_assets.redact import redact_url
 from lb_assets.store import schema
-from lb_assets.store.annotations import ApplyResult, apply_annotations, iter_key_chunks
+from lb_assets.store.annotations import ApplyResult, apply_annotations
 from lb_assets.store.atomic import META_KEY, atomic, read_meta
 from lb_assets.store.datasets import open_or_create
+from lb_assets.store.row_keys import iter_key_chunks
 
 logger = logging.getLogger(__name__)
 

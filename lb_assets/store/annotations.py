@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from lb_assets.convert.ontology import OntologyPlan
 from lb_assets.errors import IncompatibleDatasetsError
 from lb_assets.store import schema
 from lb_assets.store.atomic import atomic, commit
+from lb_assets.store.row_keys import iter_key_chunks
 from lb_assets.store.verify import verify_rows
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ FLUSH_ROWS = 8192
 #: The window is written early when its mask values exceed this many bytes.
 MASK_FLUSH_BYTES = 256 * 1024 * 1024
 #: Row keys read per bulk read.
-KEY_READ_ROWS = 16384
 #: Frame number of a row key that is not ``"<data_row_id>:<frame number>"`` (never matched).
 _UNPARSED = -(2**62)
 
@@ -73,23 +73,6 @@ class ApplyResult:
 
 
 # ----------------------------------------------------------------------------------------------- row keys
-def iter_key_chunks(
-    ds: Any, start: int = 0, stop: int | None = None, chunk: int | None = None
-) -> Iterator[tuple[int, list[str]]]:
-    """``(first row, keys)`` of consecutive chunks of ``ds``'s ``row_key`` column (bounded reads).
-
-    Args:
-        ds: A dataset with a ``row_key`` column.
-        start: First row.
-        stop: End row (default: the dataset's length).
-        chunk: Rows per read (default `KEY_READ_ROWS`).
-    """
-    stop = len(ds) if stop is None else stop
-    step = chunk or KEY_READ_ROWS
-    for first in range(start, stop, step):
-        yield first, [str(k) for k in ds[schema.ROW_KEY][first : min(first + step, stop)]]
-
-
 def _parse_key(key: str) -> tuple[str, int]:
     """``(data_row_id, frame number)`` of a row key; ``(key, _UNPARSED)`` when it is not one of ours."""
     data_row_id, sep, number = key.rpartition(":")

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from lb_assets.errors import IncompatibleDatasetsError
-from lb_assets.store.frames import read_row_keys
+from lb_assets.store.row_keys import read_row_keys
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import deeplake
 from lb_assets.errors import IncompatibleDatasetsError
 from lb_assets.store import schema
 from lb_assets.store.atomic import read_meta
-from lb_assets.store.frames import read_row_keys
+from lb_assets.store.row_keys import read_row_keys
 
 
 def check_compatible(frames_ds: Any, ann_ds: Any) -> None:

@@ -31,6 +31,7 @@ from lb_assets.media.video import FrameCountPolicy, frame_to_rgb, iter_decoded
 from lb_assets.redact import redact_url
 from lb_assets.store import schema
 from lb_assets.store.atomic import META_KEY, atomic, commit, read_meta
+from lb_assets.store.row_keys import present_data_rows
 from lb_assets.store.verify import verify_rows
 
 logger = logging.getLogger(__name__)
@@ -124,35 +125,6 @@ class FrameBuildResult:
 def source_of(info: DataRowInfo) -> str:
     """The seed's ``sources`` entry of a data row (external id, else row data), redacted."""
     return redact_url(info.external_id or info.row_data)
-
-
-def data_row_of_key(key: str) -> str:
-    """The data row id of a row key."""
-    return key.rsplit(":", 1)[0]
-
-
-#: Row keys read per slice by `iter_row_keys`: a million keys read at once peaked at ~145 MB, in slices of this
-#: many at ~50 MB (Deep Lake's own read buffers), at the same speed.
-ROW_KEY_SLICE = 65_536
-
-
-def iter_row_keys(ds: Any, slice_rows: int = ROW_KEY_SLICE) -> Iterator[str]:
-    """Every ``row_key`` of ``ds`` in row order, read ``slice_rows`` at a time (memory bounded by the slice)."""
-    if len(ds) == 0 or schema.column_type(ds, schema.ROW_KEY) is None:
-        return
-    column, total = ds[schema.ROW_KEY], len(ds)
-    for start in range(0, total, slice_rows):
-        yield from (str(k) for k in column[start : min(start + slice_rows, total)])
-
-
-def read_row_keys(ds: Any) -> list[str]:
-    """Every ``row_key`` of ``ds`` in row order, as a list."""
-    return list(iter_row_keys(ds))
-
-
-def present_data_rows(ds: Any) -> set[str]:
-    """The data row ids ``ds`` has rows of (keys read in slices: memory grows with data rows, not frames)."""
-    return {data_row_of_key(k) for k in iter_row_keys(ds)}
 
 
 def _media_type(infos: Sequence[DataRowInfo], existing: dict | None) -> str:

@@ -1,7 +1,8 @@
 """Checks a write must pass before it is committed or published.
 
-`verify_rows` reads the ``row_key`` column in bounded chunks: the dataset has the expected number of rows, and
-every key is non-empty, not ``"None"`` and unique (uniqueness by 64-bit hashes, 8 bytes a row).
+`verify_rows` reads the ``row_key`` column in bounded chunks (`lb_assets.store.row_keys`): the dataset has the
+expected number of rows, and every key is non-empty, not ``"None"`` and unique (uniqueness by 64-bit hashes, 8 bytes
+a row).
 `verify_media` reads back the stored bytes of new frames or images and checks that each one starts like an
 image file, which catches chunks that the storage lost (they read back as zeros or nothing).
 """
@@ -16,10 +17,10 @@ import numpy as np
 
 from lb_assets.errors import UnverifiedWriteError
 from lb_assets.store import schema
+from lb_assets.store.row_keys import iter_key_chunks
 
 logger = logging.getLogger(__name__)
 
-CHUNK_ROWS = 16384
 MEDIA_CHUNK_ROWS = 256
 _BAD_KEYS = {"", "None", "none", "null"}
 _IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")
@@ -45,8 +46,7 @@ def verify_rows(ds: Any, expected_rows: int, what: str) -> None:
     if schema.column_type(ds, schema.ROW_KEY) is None:
         raise UnverifiedWriteError(f"{what}: no row_key column; nothing was published")
     hashes = np.empty(rows, dtype=np.uint64)
-    for first in range(0, rows, CHUNK_ROWS):
-        keys = [str(k) for k in ds[schema.ROW_KEY][first : min(first + CHUNK_ROWS, rows)]]
+    for first, keys in iter_key_chunks(ds):
         for offset, key in enumerate(keys):
             if key.strip() in _BAD_KEYS:
                 raise UnverifiedWriteError(

@@ -13,7 +13,8 @@ from lb_assets.errors import ConfigError, MediaError
 from lb_assets.store import datasets
 from lb_assets.store.annotations import apply_annotations
 from lb_assets.store.datasets import open_or_create
-from lb_assets.store.frames import build_frame_dataset, read_row_keys
+from lb_assets.store.frames import build_frame_dataset
+from lb_assets.store.row_keys import read_row_keys
 from lb_assets_tests.store import helpers as h
 
 

@@ -15,7 +15,8 @@ from lb_assets.store.annotations import apply_annotations
 from lb_assets.store.branches import ensure_branch
 from lb_assets.store.combine import check_compatible, combined_view, join_query
 from lb_assets.store.datasets import open_or_create
-from lb_assets.store.frames import build_frame_dataset, read_row_keys
+from lb_assets.store.frames import build_frame_dataset
+from lb_assets.store.row_keys import read_row_keys
 from lb_assets_tests.store import helpers as h
 
 

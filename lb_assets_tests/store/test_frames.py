@@ -9,7 +9,8 @@ import pytest
 
 from lb_assets.errors import FrameCountMismatchError, IncompatibleDatasetsError, MediaError
 from lb_assets.store.datasets import open_or_create
-from lb_assets.store.frames import build_frame_dataset, iter_row_keys, present_data_rows, read_row_keys
+from lb_assets.store.frames import build_frame_dataset
+from lb_assets.store.row_keys import iter_row_keys, present_data_rows, read_row_keys
 from lb_assets_tests.store import helpers as h
 
 
@@ -44,8 +45,8 @@ def test_row_keys_read_in_slices_equal_one_read(tmp_path: Path, mem_url) -> None
     build_frame_dataset(ds, _videos(tmp_path), h.fetcher(tmp_path))
     whole = [str(k) for k in ds["row_key"][0 : len(ds)]]
     assert len(whole) == 8
-    for slice_rows in (1, 3, 8, 1000):
-        assert list(iter_row_keys(ds, slice_rows)) == whole
+    for chunk in (1, 3, 8, 1000):
+        assert list(iter_row_keys(ds, chunk)) == whole
     assert present_data_rows(ds) == {"dr-a", "dr-b"}
     assert list(iter_row_keys(open_or_create(mem_url("empty")))) == [] and present_data_rows(ds[0:0]) == set()
 
